@@ -1,0 +1,98 @@
+import CapstanCore
+import Foundation
+
+/// A child process started by the embedded harness, with its output sent to a log file.
+///
+/// Every started child is remembered so that `ChildProcess.terminateAll()` (registered with
+/// `atexit` on first use) stops them if the parent exits without stopping them itself.
+public final class ChildProcess: @unchecked Sendable {
+    // @unchecked Sendable: `process` is configured before `start()` and afterwards only used
+    // through Foundation's thread-safe Process methods (isRunning, terminate, pid).
+    private let process: Process
+    public let name: String
+    public let logPath: String
+
+    private static let registry = Registry()
+
+    /// Creates (does not start) a child running `executable` with `arguments`.
+    public init(name: String, executable: String, arguments: [String], logPath: String, environment: [String: String]? = nil) {
+        self.name = name
+        self.logPath = logPath
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    public func start() throws {
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        guard let log = FileHandle(forWritingAtPath: logPath) else {
+            throw CapstanError(.io, "cannot open \(logPath) for \(name)'s output")
+        }
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw CapstanError(.io, "cannot start \(name) (\(process.executableURL?.path ?? "?")): \(error)")
+        }
+        Self.registry.add(self)
+    }
+
+    /// Sends `signal` and waits up to `timeout` for the process to exit; SIGKILL after that.
+    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) {
+        defer { Self.registry.remove(self) }
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// The last `lines` lines of the child's log, for error messages.
+    public func logTail(lines: Int = 20) -> String {
+        guard let text = try? String(contentsOfFile: logPath, encoding: .utf8) else { return "" }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+
+    /// Stops every child still running (called at exit).
+    public static func terminateAll() {
+        for child in registry.all() { child.stop(timeout: .seconds(5)) }
+    }
+
+    private final class Registry: @unchecked Sendable {
+        // @unchecked Sendable: `children` is guarded by `lock`.
+        private let lock = NSLock()
+        private var children: [ObjectIdentifier: ChildProcess] = [:]
+        private var installed = false
+
+        func add(_ child: ChildProcess) {
+            lock.lock()
+            defer { lock.unlock() }
+            children[ObjectIdentifier(child)] = child
+            if !installed {
+                installed = true
+                atexit { ChildProcess.terminateAll() }
+            }
+        }
+
+        func remove(_ child: ChildProcess) {
+            lock.lock()
+            children[ObjectIdentifier(child)] = nil
+            lock.unlock()
+        }
+
+        func all() -> [ChildProcess] {
+            lock.lock()
+            defer { lock.unlock() }
+            return Array(children.values)
+        }
+    }
+}
