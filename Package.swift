@@ -25,7 +25,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -95,11 +94,16 @@ let package = Package(
         ),
         .target(
             name: "CapstanEmbedded",
-            dependencies: ["CapstanCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CapstanCore", "CapstanKafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
 
         // MARK: Data plane
+        .target(
+            name: "CapstanGenerator",
+            dependencies: ["CapstanCore", "CapstanKafka", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CapstanFeatureWorker",
             dependencies: [
@@ -126,7 +130,8 @@ let package = Package(
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry",
+                "CapstanCore", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
+                "CapstanRedis", "CapstanPostgres", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -135,7 +140,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-bench",
             dependencies: [
-                "CapstanFeatureWorker", "CapstanEmbedded",
+                "CapstanFeatureWorker", "CapstanEmbedded", "CapstanGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -164,7 +169,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanFeatureWorkerTests",
-            dependencies: ["CapstanFeatureWorker", "CapstanEmbedded", "CapstanKafka", "CapstanStore"],
+            dependencies: ["CapstanFeatureWorker", "CapstanEmbedded", "CapstanKafka", "CapstanStore", "CapstanGenerator"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,0 +1,74 @@
+import CapstanCore
+import CapstanKafka
+import Foundation
+import Logging
+
+/// The embedded default: a real redis-server and a private PostgreSQL cluster as child
+/// processes on free loopback ports, and librdkafka's in-process mock cluster for Kafka unless
+/// `KAFKA_BROKERS` points at a real one. Used by `capstan demo`, the benchmarks and the tests.
+public final class EmbeddedStack: Sendable {
+    public let directory: String
+    public let redis: EmbeddedRedis
+    public let postgres: EmbeddedPostgres
+    /// nil when a real Kafka is used.
+    public let mockKafka: KafkaMockCluster?
+    public let brokers: String
+    private let logger: Logger
+
+    private init(directory: String, redis: EmbeddedRedis, postgres: EmbeddedPostgres, mockKafka: KafkaMockCluster?, brokers: String, logger: Logger) {
+        self.directory = directory
+        self.redis = redis
+        self.postgres = postgres
+        self.mockKafka = mockKafka
+        self.brokers = brokers
+        self.logger = logger
+    }
+
+    /// Starts everything under `directory` (created if needed).
+    /// - Parameter kafkaBrokers: a real cluster to use; nil starts the mock cluster.
+    public static func start(directory: String, kafkaBrokers: String? = ProcessInfo.processInfo.environment["KAFKA_BROKERS"],
+                             mockBrokers: Int = 1, logger: Logger) async throws -> EmbeddedStack {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        async let redis = EmbeddedRedis.start(directory: directory + "/redis", logger: logger)
+        async let postgres = EmbeddedPostgres.start(directory: directory + "/postgres", logger: logger)
+        let startedRedis: EmbeddedRedis
+        let startedPostgres: EmbeddedPostgres
+        do {
+            startedRedis = try await redis
+        } catch {
+            (try? await postgres)?.stop()
+            throw error
+        }
+        do {
+            startedPostgres = try await postgres
+        } catch {
+            startedRedis.stop()
+            throw error
+        }
+        if let kafkaBrokers, !kafkaBrokers.isEmpty {
+            logger.info("using the Kafka cluster from KAFKA_BROKERS", metadata: ["kafka.brokers": "\(kafkaBrokers)"])
+            return EmbeddedStack(directory: directory, redis: startedRedis, postgres: startedPostgres, mockKafka: nil, brokers: kafkaBrokers, logger: logger)
+        }
+        let mock = try KafkaMockCluster(brokers: mockBrokers, logger: logger)
+        return EmbeddedStack(directory: directory, redis: startedRedis, postgres: startedPostgres, mockKafka: mock, brokers: mock.bootstrapServers, logger: logger)
+    }
+
+    public var kafkaConfig: KafkaConfig { KafkaConfig(brokers: brokers) }
+
+    /// Creates a topic on whichever Kafka is in use (an existing topic is left as it is).
+    public func createTopic(_ name: String, partitions: Int) async throws {
+        if let mockKafka {
+            try mockKafka.createTopic(name, partitions: partitions)
+        } else {
+            let admin = try KafkaAdmin(config: kafkaConfig, logger: logger)
+            defer { admin.close() }
+            try await admin.createTopics([KafkaTopicSpec(name: name, partitions: partitions, replicationFactor: -1)])
+        }
+    }
+
+    public func stop() {
+        mockKafka?.close()
+        redis.stop()
+        postgres.stop()
+    }
+}

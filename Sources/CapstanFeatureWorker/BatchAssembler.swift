@@ -1,0 +1,128 @@
+import CapstanCore
+import CapstanFeatures
+import CapstanKafka
+import CapstanStore
+
+/// The views of one source topic, compiled, with their registered definition versions.
+struct TopicPlan: Sendable {
+    var topic: String
+    var plan: FeaturePlan
+    var versions: [Int32]
+    var source: String { "kafka:\(topic)" }
+}
+
+/// A dead-letter record: the original key and payload, the reason in headers.
+struct DeadLetter: Sendable {
+    var topic: String
+    var key: [UInt8]?
+    var payload: [UInt8]
+    var headers: [(String, [UInt8])]
+}
+
+/// One view's newest values per entity in a batch.
+struct OnlineWrite: Sendable {
+    var view: String
+    var features: [String]
+    var ttlMillis: Int64
+    var updates: [OnlineUpdate]
+}
+
+/// What one polled batch turned into; durable as a whole before its offsets are committed.
+struct ComputedBatch: Sendable {
+    var offline: OfflineBatch
+    var online: [OnlineWrite]
+    var deadLetters: [DeadLetter]
+    var events: Int
+    var processedEvents: Int
+    var commitOffsets: [TopicPartition: Int64]
+    var polledAt: ContinuousClock.Instant
+}
+
+/// Turns messages into a `ComputedBatch`: evaluates features with each partition's processor,
+/// encodes offline rows, keeps the newest online values per entity, and collects dead letters.
+struct BatchAssembler {
+    var groupID: String
+    var plans: [String: TopicPlan]
+    var snapshotInterval: Duration
+
+    func assemble(
+        _ messages: [KafkaMessage], processors: [TopicPartition: PartitionProcessor],
+        lastSnapshot: inout [TopicPartition: ContinuousClock.Instant], polledAt: ContinuousClock.Instant
+    ) -> ComputedBatch {
+        var offline = OfflineBatch(groupID: groupID)
+        var newest: [String: [Int: [String: OnlineUpdate]]] = [:]
+        var deadLetters: [DeadLetter] = []
+        var commitOffsets: [TopicPartition: Int64] = [:]
+        var rows: [FeatureRow] = []
+        var processed = 0
+        let now = EpochMillis.now()
+        for message in messages {
+            let tp = TopicPartition(topic: message.topic, partition: message.partition)
+            guard let processor = processors[tp], let topicPlan = plans[message.topic] else { continue }
+            let plan = topicPlan.plan
+            rows.removeAll(keepingCapacity: true)
+            let rejection = message.value.withUnsafeBytes { processor.process($0, rows: &rows) }
+            let keyText = message.key.map { String(decoding: $0, as: UTF8.self) }
+            offline.appendRawEvent(
+                source: topicPlan.source, partition: message.partition, offset: message.offset, entity: keyText,
+                receivedMillis: now, payload: message.value)
+            for row in rows {
+                let view = plan.views[row.view]
+                if view.offlineEnabled {
+                    offline.appendFeatureRow(
+                        view: view.name, entity: row.entity, eventTimeMillis: row.eventTimeMillis, createdMillis: now,
+                        definitionVersion: topicPlan.versions[row.view], source: topicPlan.source, partition: message.partition,
+                        offset: message.offset, numbers: view.numericFeatures.map { Self.number(row.values[$0]) },
+                        texts: view.stringFeatures.map { row.values[$0].string })
+                }
+                if view.onlineEnabled {
+                    let update = OnlineUpdate(entity: row.entity, eventTimeMillis: row.eventTimeMillis, values: row.values.map(OnlineLayout.text))
+                    if let existing = newest[message.topic]?[row.view]?[row.entity], existing.eventTimeMillis > row.eventTimeMillis {
+                        continue
+                    }
+                    newest[message.topic, default: [:]][row.view, default: [:]][row.entity] = update
+                }
+            }
+            if let rejection {
+                let dlq = rejection.views.first.flatMap { name in plan.views.first { $0.name == name }?.deadLetterTopic }
+                    ?? plan.views.first?.deadLetterTopic ?? "\(message.topic).dlq"
+                deadLetters.append(DeadLetter(
+                    topic: dlq, key: message.key, payload: message.value,
+                    headers: [
+                        ("capstan.reason", Array(rejection.reason.utf8)),
+                        ("capstan.views", Array(rejection.views.joined(separator: ",").utf8)),
+                        ("capstan.source", Array("\(message.topic)/\(message.partition)/\(message.offset)".utf8)),
+                    ]))
+            }
+            if rejection == nil || rejection!.views.count < plan.views.count { processed += 1 }
+            offline.advance(.init(topic: message.topic, partition: message.partition), to: message.offset + 1)
+            commitOffsets[tp] = message.offset + 1
+        }
+        for (tp, next) in commitOffsets {
+            guard let processor = processors[tp] else { continue }
+            if let last = lastSnapshot[tp], polledAt - last < snapshotInterval { continue }
+            offline.addSnapshot(.init(topic: tp.topic, partition: tp.partition), planHash: processor.plan.planHash, nextOffset: next, state: processor.encodeSnapshot())
+            lastSnapshot[tp] = polledAt
+        }
+        var online: [OnlineWrite] = []
+        for (topic, perView) in newest {
+            guard let plan = plans[topic]?.plan else { continue }
+            for (v, updates) in perView.sorted(by: { $0.key < $1.key }) {
+                let view = plan.views[v]
+                online.append(OnlineWrite(
+                    view: view.name, features: view.features.map(\.name), ttlMillis: view.onlineTTLMillis, updates: Array(updates.values)))
+            }
+        }
+        return ComputedBatch(
+            offline: offline, online: online, deadLetters: deadLetters, events: messages.count, processedEvents: processed,
+            commitOffsets: commitOffsets, polledAt: polledAt)
+    }
+
+    static func number(_ value: FeatureValue) -> Double? {
+        switch value {
+        case .number(let x): x
+        case .bool(let b): b ? 1 : 0
+        case .null, .string: nil
+        }
+    }
+}

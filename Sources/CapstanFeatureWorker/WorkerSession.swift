@@ -1,0 +1,159 @@
+import CapstanCore
+import CapstanFeatures
+import CapstanKafka
+import CapstanStore
+import Logging
+import Synchronization
+
+/// The mutable state of one running worker: partition processors, batches in flight, and the
+/// handling of rebalances. Lives inside `FeatureWorker.run()` and is used by that task only.
+struct WorkerSession {
+    let worker: FeatureWorker
+    let plans: [String: TopicPlan]
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let online: OnlineStore
+    let offline: OfflineStore
+    var processors: [TopicPartition: PartitionProcessor] = [:]
+    var nextOffsets: [TopicPartition: Int64] = [:]
+    var lastSnapshot: [TopicPartition: ContinuousClock.Instant] = [:]
+    var inFlight: [(task: Task<[TopicPartition: Int64], any Error>, done: CompletionFlag)] = []
+
+    init(worker: FeatureWorker, plans: [String: TopicPlan], consumer: KafkaConsumer, producer: KafkaProducer, online: OnlineStore, offline: OfflineStore) {
+        self.worker = worker
+        self.plans = plans
+        self.consumer = consumer
+        self.producer = producer
+        self.online = online
+        self.offline = offline
+    }
+
+    var logger: Logger { worker.logger }
+    var configuration: WorkerConfiguration { worker.configuration }
+
+    mutating func loop() async throws {
+        let assembler = BatchAssembler(groupID: configuration.groupID, plans: plans, snapshotInterval: configuration.snapshotInterval)
+        while !worker.stopRequested {
+            let pollStart = ContinuousClock.now
+            let result = try await consumer.poll(maxMessages: configuration.batchSize, timeout: .milliseconds(100))
+            let polled = ContinuousClock.now
+            worker.metrics.record { $0.poll += (polled - pollStart).seconds }
+            for event in result.rebalance {
+                switch event {
+                case .revoked(let partitions): try await revoke(partitions)
+                case .assigned(let partitions): try await assign(partitions)
+                }
+            }
+            guard !result.messages.isEmpty else {
+                try await reapFinished()
+                continue
+            }
+            let batch = assembler.assemble(result.messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polled)
+            for (tp, next) in batch.commitOffsets { nextOffsets[tp] = next }
+            let computed = ContinuousClock.now
+            worker.metrics.record {
+                $0.compute += (computed - polled).seconds
+                $0.events += batch.events
+                $0.deadLettered += batch.deadLetters.count
+                $0.featureRows += batch.offline.featureRowCount
+                $0.batches += 1
+            }
+            try await submit(batch)
+        }
+    }
+
+    /// Starts writing a batch; keeps at most `maxInFlightBatches` in flight. PostgreSQL commits
+    /// happen in batch order (each write waits for its predecessor before committing).
+    mutating func submit(_ batch: ComputedBatch) async throws {
+        let previous = inFlight.last?.task
+        let worker = self.worker
+        let online = self.online
+        let offline = self.offline
+        let producer = self.producer
+        let done = CompletionFlag()
+        let task = Task { () async throws -> [TopicPartition: Int64] in
+            defer { done.set() }
+            async let letters: Void = Self.sendDeadLetters(batch.deadLetters, producer: producer, worker: worker)
+            async let onlineDone: Void = Self.writeOnline(batch.online, store: online, worker: worker)
+            try await letters
+            try await onlineDone
+            if let previous { _ = try await previous.value }
+            let start = ContinuousClock.now
+            try await worker.retrying("commit a batch to PostgreSQL") { try await offline.commit(batch.offline) }
+            let end = ContinuousClock.now
+            worker.metrics.postgresLatency.recordNanoseconds(Int64((end - start).seconds * 1e9))
+            worker.metrics.record { $0.postgres += (end - start).seconds }
+            worker.metrics.batchLatency.recordNanoseconds(Int64((end - batch.polledAt).seconds * 1e9))
+            worker.metrics.processed.increment(by: Int64(batch.processedEvents))
+            worker.metrics.featureRows.increment(by: Int64(batch.offline.featureRowCount))
+            if !batch.deadLetters.isEmpty {
+                worker.metrics.deadLettered.increment(by: Int64(batch.deadLetters.count))
+                worker.metrics.deadLetterTotal.increment(by: Int64(batch.deadLetters.count))
+            }
+            return batch.commitOffsets
+        }
+        inFlight.append((task, done))
+        while inFlight.count >= configuration.maxInFlightBatches {
+            try await completeOldest()
+        }
+    }
+
+    /// Awaits the oldest batch and commits its offsets to Kafka.
+    mutating func completeOldest() async throws {
+        let (task, _) = inFlight.removeFirst()
+        let offsets = try await task.value
+        do {
+            try await consumer.commit(offsets)
+        } catch {
+            // PostgreSQL holds the authoritative offsets; a failed Kafka commit only delays lag reporting.
+            logger.warning("Kafka offset commit failed; offsets are safe in PostgreSQL", metadata: ["error": "\(error)"])
+        }
+        worker.metrics.updateLag(await consumer.lag())
+    }
+
+    /// Completes the batches that have already finished, so an idle poll never blocks on writes
+    /// but offsets still get committed promptly.
+    mutating func reapFinished() async throws {
+        while let first = inFlight.first, first.done.isSet {
+            try await completeOldest()
+        }
+    }
+
+    mutating func drain() async throws {
+        while !inFlight.isEmpty { try await completeOldest() }
+    }
+
+    static func writeOnline(_ writes: [OnlineWrite], store: OnlineStore, worker: FeatureWorker) async throws {
+        guard !writes.isEmpty else { return }
+        let start = ContinuousClock.now
+        for write in writes {
+            let replaced = try await worker.retrying("write online features to Redis") {
+                try await store.write(view: write.view, features: write.features, ttlMillis: write.ttlMillis, updates: write.updates)
+            }
+            worker.metrics.onlineWrites.increment(by: Int64(replaced))
+        }
+        let elapsed = (ContinuousClock.now - start).seconds
+        worker.metrics.redisLatency.recordNanoseconds(Int64(elapsed * 1e9))
+        worker.metrics.record { $0.redis += elapsed }
+    }
+
+    static func sendDeadLetters(_ letters: [DeadLetter], producer: KafkaProducer, worker: FeatureWorker) async throws {
+        guard !letters.isEmpty else { return }
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for letter in letters {
+                group.addTask { try await producer.send(topic: letter.topic, key: letter.key, value: letter.payload, headers: letter.headers) }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = (ContinuousClock.now - start).seconds
+        worker.metrics.record { $0.deadLetter += elapsed }
+    }
+}
+
+/// Set once when a batch's write task ends (successfully or not).
+final class CompletionFlag: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var isSet: Bool { state.withLock { $0 } }
+}

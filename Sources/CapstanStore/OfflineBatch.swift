@@ -1,0 +1,76 @@
+import CapstanCore
+import CapstanPostgres
+
+/// Rows, raw events, offsets and snapshots that become durable together in one transaction.
+///
+/// Built on the compute side (binary COPY encoding is CPU work), committed by `OfflineStore`.
+public struct OfflineBatch: Sendable {
+    public struct Position: Sendable, Hashable {
+        public var topic: String
+        public var partition: Int32
+        public init(topic: String, partition: Int32) {
+            self.topic = topic
+            self.partition = partition
+        }
+    }
+
+    public struct Snapshot: Sendable {
+        public var position: Position
+        public var planHash: String
+        public var nextOffset: Int64
+        public var state: [UInt8]
+    }
+
+    public var groupID: String
+    private(set) var featureRows = PostgresCopyBinaryWriter()
+    private(set) var rawEvents = PostgresCopyBinaryWriter()
+    public private(set) var nextOffsets: [Position: Int64] = [:]
+    public private(set) var snapshots: [Snapshot] = []
+
+    public init(groupID: String) { self.groupID = groupID }
+
+    public var featureRowCount: Int { featureRows.rowCount }
+    public var rawEventCount: Int { rawEvents.rowCount }
+    public var isEmpty: Bool { featureRows.rowCount == 0 && rawEvents.rowCount == 0 && nextOffsets.isEmpty && snapshots.isEmpty }
+
+    /// Appends one `capstan_feature_rows` row.
+    public mutating func appendFeatureRow(
+        view: String, entity: String, eventTimeMillis: Int64, createdMillis: Int64, definitionVersion: Int32,
+        source: String, partition: Int32, offset: Int64, numbers: [Double?], texts: [String?]
+    ) {
+        featureRows.beginRow(fieldCount: 10)
+        featureRows.appendText(view)
+        featureRows.appendText(entity)
+        featureRows.appendTimestamp(epochMillis: eventTimeMillis)
+        featureRows.appendTimestamp(epochMillis: createdMillis)
+        featureRows.appendInt32(definitionVersion)
+        featureRows.appendText(source)
+        featureRows.appendInt32(partition)
+        featureRows.appendInt64(offset)
+        featureRows.appendFloat64Array(numbers)
+        featureRows.appendTextArray(texts)
+    }
+
+    /// Appends one `capstan_raw_events` row.
+    public mutating func appendRawEvent(source: String, partition: Int32, offset: Int64, entity: String?, receivedMillis: Int64, payload: [UInt8]) {
+        rawEvents.beginRow(fieldCount: 6)
+        rawEvents.appendText(source)
+        rawEvents.appendInt32(partition)
+        rawEvents.appendInt64(offset)
+        if let entity { rawEvents.appendText(entity) } else { rawEvents.appendNull() }
+        rawEvents.appendTimestamp(epochMillis: receivedMillis)
+        rawEvents.appendBytes(payload)
+    }
+
+    /// Records that everything before `nextOffset` on the partition is in this batch.
+    public mutating func advance(_ position: Position, to nextOffset: Int64) {
+        nextOffsets[position] = max(nextOffsets[position] ?? nextOffset, nextOffset)
+    }
+
+    public mutating func addSnapshot(_ position: Position, planHash: String, nextOffset: Int64, state: [UInt8]) {
+        snapshots.append(Snapshot(position: position, planHash: planHash, nextOffset: nextOffset, state: state))
+    }
+
+    mutating func finishedFeatureRows() -> [UInt8]? { featureRows.rowCount == 0 ? nil : featureRows.finish() }
+    mutating func finishedRawEvents() -> [UInt8]? { rawEvents.rowCount == 0 ? nil : rawEvents.finish() }
+}

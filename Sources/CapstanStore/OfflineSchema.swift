@@ -1,0 +1,92 @@
+import CapstanPostgres
+
+/// The offline store layout in PostgreSQL, as versioned migrations.
+///
+/// - `capstan_feature_definitions`: every FeatureView definition version (hash, spec, the order
+///   of its numeric and text features).
+/// - `capstan_feature_rows`: append-only, one row per (view, entity, event) with the feature
+///   values as two arrays in definition order (`num` for numbers and booleans, `txt` for text).
+///   Wide rows keep bulk writes fast (one row per view and event instead of one per feature).
+/// - `feature_values`: a view with the long layout (view, entity, feature, value, text_value,
+///   event_ts, created_ts, definition_version), for people and SQL tools.
+/// - `capstan_raw_events`: the raw event log (payload bytes by source position), for restarts
+///   and backfills.
+/// - `capstan_consumer_offsets`: the next offset per consumer group and partition, committed in
+///   the same transaction as the rows, which is what makes replays duplicate-free.
+/// - `capstan_window_snapshots`: periodic window state per partition, same transaction.
+///
+/// TimescaleDB is not packaged by Debian; tables are plain, with BRIN indexes on time.
+public enum OfflineSchema {
+    public static let migrations: [PostgresMigration] = [
+        PostgresMigration(
+            version: 1, name: "feature store offline layout",
+            sql: """
+                CREATE TABLE capstan_feature_definitions (
+                    view text NOT NULL,
+                    version integer NOT NULL,
+                    hash text NOT NULL,
+                    spec jsonb NOT NULL,
+                    numeric_features text[] NOT NULL,
+                    string_features text[] NOT NULL,
+                    created_ts timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (view, version),
+                    UNIQUE (view, hash)
+                );
+                CREATE TABLE capstan_feature_rows (
+                    view text NOT NULL,
+                    entity text NOT NULL,
+                    event_ts timestamptz NOT NULL,
+                    created_ts timestamptz NOT NULL,
+                    definition_version integer NOT NULL,
+                    source text NOT NULL,
+                    source_partition integer NOT NULL,
+                    source_offset bigint NOT NULL,
+                    num double precision[],
+                    txt text[]
+                );
+                CREATE INDEX capstan_feature_rows_event_ts ON capstan_feature_rows USING brin (event_ts);
+                CREATE TABLE capstan_raw_events (
+                    source text NOT NULL,
+                    partition integer NOT NULL,
+                    "offset" bigint NOT NULL,
+                    entity text,
+                    received_ts timestamptz NOT NULL,
+                    payload bytea NOT NULL
+                );
+                CREATE INDEX capstan_raw_events_position ON capstan_raw_events (source, partition, "offset");
+                CREATE INDEX capstan_raw_events_received ON capstan_raw_events USING brin (received_ts);
+                CREATE TABLE capstan_consumer_offsets (
+                    group_id text NOT NULL,
+                    topic text NOT NULL,
+                    partition integer NOT NULL,
+                    next_offset bigint NOT NULL,
+                    updated_ts timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (group_id, topic, partition)
+                );
+                CREATE TABLE capstan_window_snapshots (
+                    group_id text NOT NULL,
+                    topic text NOT NULL,
+                    partition integer NOT NULL,
+                    plan_hash text NOT NULL,
+                    next_offset bigint NOT NULL,
+                    state bytea NOT NULL,
+                    created_ts timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (group_id, topic, partition)
+                );
+                CREATE VIEW feature_values AS
+                SELECT r.view, r.entity, n.feature, n.value, NULL::text AS text_value,
+                       r.event_ts, r.created_ts, r.definition_version
+                FROM capstan_feature_rows r
+                JOIN capstan_feature_definitions d ON d.view = r.view AND d.version = r.definition_version
+                CROSS JOIN LATERAL unnest(d.numeric_features, r.num) AS n(feature, value)
+                WHERE n.feature IS NOT NULL
+                UNION ALL
+                SELECT r.view, r.entity, t.feature, NULL::double precision, t.text_value,
+                       r.event_ts, r.created_ts, r.definition_version
+                FROM capstan_feature_rows r
+                JOIN capstan_feature_definitions d ON d.view = r.view AND d.version = r.definition_version
+                CROSS JOIN LATERAL unnest(d.string_features, r.txt) AS t(feature, text_value)
+                WHERE t.feature IS NOT NULL;
+                """)
+    ]
+}

@@ -1,0 +1,160 @@
+import CapstanCore
+import CapstanFeatures
+import CapstanPostgres
+import Foundation
+import Logging
+
+/// Reads and writes the offline store (see `OfflineSchema` for the layout).
+public final class OfflineStore: Sendable {
+    public let pool: PostgresPool
+    private let logger: Logger
+
+    public init(pool: PostgresPool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// Applies the schema migrations (idempotent, safe to run from many workers at once).
+    public func migrate() async throws {
+        _ = try await pool.withConnection { connection in
+            try await PostgresMigrator(migrations: OfflineSchema.migrations).migrate(connection, logger: self.logger)
+        }
+    }
+
+    /// Registers every view's definition (by content hash) and returns each view's version,
+    /// in plan order. A definition seen before keeps its version; a changed one gets the next.
+    public func register(_ plan: FeaturePlan) async throws -> [Int32] {
+        var versions: [Int32] = []
+        for view in plan.views {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let spec = String(decoding: try encoder.encode(view.spec), as: UTF8.self)
+            let numeric = view.numericFeatures.map { view.features[$0].name }
+            let text = view.stringFeatures.map { view.features[$0].name }
+            let version = try await pool.withConnection { connection in
+                try await connection.transaction { conn in
+                    _ = try conn.query("SELECT pg_advisory_xact_lock(hashtext('capstan_feature_definitions'))")
+                    let existing = try conn.query(
+                        "SELECT version FROM capstan_feature_definitions WHERE view = $1 AND hash = $2",
+                        [.text(view.name), .text(view.definitionHash)])
+                    if let row = existing.first, let v = row.int64(0) { return Int32(v) }
+                    let inserted = try conn.query(
+                        """
+                        INSERT INTO capstan_feature_definitions (view, version, hash, spec, numeric_features, string_features)
+                        SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3::jsonb, $4::text[], $5::text[]
+                        FROM capstan_feature_definitions WHERE view = $1
+                        RETURNING version
+                        """,
+                        [.text(view.name), .text(view.definitionHash), .text(spec), .text(Self.textArrayLiteral(numeric)), .text(Self.textArrayLiteral(text))])
+                    guard let v = inserted.first?.int64(0) else { throw CapstanError(.internal, "registering \(view.name) returned no version") }
+                    return Int32(v)
+                }
+            }
+            versions.append(version)
+        }
+        return versions
+    }
+
+    /// A PostgreSQL array literal of quoted strings.
+    static func textArrayLiteral(_ items: [String]) -> String {
+        "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+    }
+
+    /// The next offset to consume per partition, as committed with the rows (absent = none yet).
+    public func committedOffsets(group: String, topic: String) async throws -> [Int32: Int64] {
+        let rows = try await pool.withConnection { connection in
+            try await connection.query(
+                "SELECT partition, next_offset FROM capstan_consumer_offsets WHERE group_id = $1 AND topic = $2",
+                [.text(group), .text(topic)])
+        }
+        var out: [Int32: Int64] = [:]
+        for row in rows {
+            if let p = row.int64(0), let o = row.int64(1) { out[Int32(p)] = o }
+        }
+        return out
+    }
+
+    /// The latest window snapshot of a partition, if any.
+    public func snapshot(group: String, topic: String, partition: Int32) async throws -> OfflineBatch.Snapshot? {
+        let rows = try await pool.withConnection { connection in
+            try await connection.query(
+                "SELECT plan_hash, next_offset, encode(state, 'base64') FROM capstan_window_snapshots WHERE group_id = $1 AND topic = $2 AND partition = $3",
+                [.text(group), .text(topic), .int64(Int64(partition))])
+        }
+        guard let row = rows.first, let hash = row.string(0), let next = row.int64(1), let b64 = row.string(2),
+            let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters)
+        else { return nil }
+        return .init(position: .init(topic: topic, partition: partition), planHash: hash, nextOffset: next, state: [UInt8](data))
+    }
+
+    /// Raw events of a source partition with `from <= offset < to`, in offset order, each once.
+    /// `body` is called per page so a long replay never holds the whole range in memory.
+    public func rawEvents(source: String, partition: Int32, from: Int64, to: Int64, pageSize: Int = 20_000,
+                          _ body: ([(offset: Int64, payload: [UInt8])]) throws -> Void) async throws {
+        var cursor = from
+        while cursor < to {
+            let rows = try await pool.withConnection { connection in
+                try await connection.query(
+                    """
+                    SELECT DISTINCT ON ("offset") "offset", encode(payload, 'base64') FROM capstan_raw_events
+                    WHERE source = $1 AND partition = $2 AND "offset" >= $3 AND "offset" < $4
+                    ORDER BY "offset" LIMIT \(pageSize)
+                    """,
+                    [.text(source), .int64(Int64(partition)), .int64(cursor), .int64(to)])
+            }
+            var page: [(offset: Int64, payload: [UInt8])] = []
+            page.reserveCapacity(rows.count)
+            for row in rows {
+                guard let offset = row.int64(0), let b64 = row.string(1), let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else {
+                    throw CapstanError(.protocolError, "unreadable raw event row in \(source) partition \(partition)")
+                }
+                page.append((offset, [UInt8](data)))
+            }
+            if page.isEmpty { return }
+            try body(page)
+            cursor = page[page.count - 1].offset + 1
+        }
+    }
+
+    /// Makes a batch durable in one transaction: feature rows and raw events by binary COPY,
+    /// next offsets (never moved backwards) and window snapshots.
+    public func commit(_ batch: OfflineBatch) async throws {
+        var batch = batch
+        let rows = batch.finishedFeatureRows()
+        let raw = batch.finishedRawEvents()
+        let group = batch.groupID
+        let offsets = batch.nextOffsets
+        let snapshots = batch.snapshots
+        try await pool.withConnection { connection in
+            try await connection.transaction { conn in
+                if let rows {
+                    _ = try conn.copyIn(
+                        "COPY capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)",
+                        data: rows)
+                }
+                if let raw {
+                    _ = try conn.copyIn("COPY capstan_raw_events (source, partition, \"offset\", entity, received_ts, payload) FROM STDIN (FORMAT binary)", data: raw)
+                }
+                for (position, next) in offsets {
+                    _ = try conn.query(
+                        """
+                        INSERT INTO capstan_consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+                        ON CONFLICT (group_id, topic, partition) DO UPDATE
+                        SET next_offset = GREATEST(capstan_consumer_offsets.next_offset, EXCLUDED.next_offset), updated_ts = now()
+                        """,
+                        [.text(group), .text(position.topic), .int64(Int64(position.partition)), .int64(next)])
+                }
+                for snapshot in snapshots {
+                    _ = try conn.query(
+                        """
+                        INSERT INTO capstan_window_snapshots (group_id, topic, partition, plan_hash, next_offset, state) VALUES ($1, $2, $3, $4, $5, $6)
+                        ON CONFLICT (group_id, topic, partition) DO UPDATE
+                        SET plan_hash = EXCLUDED.plan_hash, next_offset = EXCLUDED.next_offset, state = EXCLUDED.state, created_ts = now()
+                        """,
+                        [.text(group), .text(snapshot.position.topic), .int64(Int64(snapshot.position.partition)), .text(snapshot.planHash),
+                         .int64(snapshot.nextOffset), .bytes(snapshot.state)])
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import CapstanEmbedded
+import CapstanFeatureWorker
+import CapstanGenerator
+import CapstanKafka
+import Foundation
+import Logging
+
+/// Sustained end-to-end ingest (Kafka → features → Redis + PostgreSQL) with the three example
+/// views, against the raw librdkafka consume rate of the same topic as the ceiling.
+struct IngestBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ingest", abstract: "End-to-end streaming ingest throughput.")
+
+    @Option(help: "Events to pre-load into the topic.")
+    var events: Int = 1_000_000
+
+    @Option(help: "Distinct users.")
+    var users: Int = 100_000
+
+    @Option(help: "Topic partitions.")
+    var partitions: Int = 4
+
+    @Option(help: "Worker batch size.")
+    var batchSize: Int = 20_000
+
+    @Option(help: "FeatureView manifests.")
+    var views: [String] = ["examples/featureviews.yaml"]
+
+    @Option(help: "Working directory for the embedded servers.")
+    var directory: String = ".capstan/bench-ingest"
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let logger = Logger(label: "capstan.bench")
+        let loaded = try FeatureViewLoader.load(paths: views)
+        let topic = "bench-events"
+        let retargeted = loaded.map { view -> FeatureView in
+            var v = view
+            v.spec.source.kafka?.topic = topic
+            v.spec.source.kafka?.deadLetterTopic = "\(topic).dlq"
+            return v
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        let stack = try await EmbeddedStack.start(directory: directory, logger: logger)
+        defer {
+            stack.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        try await stack.createTopic(topic, partitions: partitions)
+        print("ingest benchmark: \(events) events, \(users) users, \(partitions) partitions, views: \(retargeted.map(\.name).joined(separator: ", "))")
+
+        let generator = EventGenerator(kafka: stack.kafkaConfig, topic: topic, producers: 2, rate: 0, users: FakeUsers(users: users, badEventRate: 0))
+        let loadReport = try await generator.run(count: events, duration: nil, logger: logger)
+        guard loadReport.failed == 0 else { throw ValidationError("\(loadReport.failed) events failed to load") }
+        print("loaded \(loadReport.delivered) events in \(String(format: "%.1f", loadReport.seconds)) s")
+
+        let ceiling = try await rawConsumeRate(stack: stack, topic: topic, expected: loadReport.delivered, logger: logger)
+        print("ceiling: raw librdkafka consume \(Int(ceiling)) events/s")
+
+        var config = WorkerConfiguration(views: retargeted, kafka: stack.kafkaConfig, groupID: "bench-ingest", redisURL: stack.redis.url, postgresURL: stack.postgres.url)
+        config.batchSize = batchSize
+        config.snapshotInterval = .seconds(3600)
+        let worker = FeatureWorker(configuration: config, logger: logger)
+        let started = ContinuousClock.now
+        let task = Task { try await worker.run() }
+        while worker.metrics.stageTimes.events < loadReport.delivered {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        worker.requestStop()
+        try await task.value
+        let elapsed = seconds(ContinuousClock.now - started)
+        let stats = worker.metrics.stageTimes
+        let rate = Double(stats.events) / elapsed
+        let busy = stats.poll + stats.compute + stats.redis + stats.postgres + stats.restore
+        func share(_ x: Double) -> String { String(format: "%.0f%%", busy > 0 ? 100 * x / busy : 0) }
+        print("end to end: \(stats.events) events in \(String(format: "%.2f", elapsed)) s = \(Int(rate)) events/s (\(stats.featureRows) feature rows, \(stats.batches) batches)")
+        print("stage time (s): poll \(f(stats.poll)), compute \(f(stats.compute)), redis \(f(stats.redis)), postgres \(f(stats.postgres)), restore \(f(stats.restore))")
+        print("stage share: poll \(share(stats.poll)), compute \(share(stats.compute)), redis \(share(stats.redis)), postgres \(share(stats.postgres)) (redis overlaps compute; postgres commits are serial)")
+        print(String(format: "ratio to ceiling: %.2f", rate / ceiling))
+        print("RESULT ingest events_per_s=\(Int(rate)) ceiling_per_s=\(Int(ceiling))")
+    }
+
+    func f(_ x: Double) -> String { String(format: "%.2f", x) }
+
+    func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+    /// Consumes the whole topic with a plain consumer (no processing) and returns events/s.
+    func rawConsumeRate(stack: EmbeddedStack, topic: String, expected: Int, logger: Logger) async throws -> Double {
+        let consumer = try KafkaConsumer(config: stack.kafkaConfig, groupID: "bench-ceiling", topics: [topic], logger: logger)
+        var count = 0
+        var started: ContinuousClock.Instant?
+        while count < expected {
+            let result = try await consumer.poll(maxMessages: batchSize, timeout: .milliseconds(100))
+            for event in result.rebalance {
+                switch event {
+                case .assigned(let parts): try await consumer.completeAssignment(Dictionary(uniqueKeysWithValues: parts.map { ($0, Int64?.some(0)) }))
+                case .revoked: try await consumer.completeRevocation()
+                }
+            }
+            if started == nil, !result.messages.isEmpty { started = .now }
+            count += result.messages.count
+        }
+        let elapsed = seconds(ContinuousClock.now - (started ?? .now))
+        await consumer.close()
+        return Double(count) / max(elapsed, 1e-6)
+    }
+}
