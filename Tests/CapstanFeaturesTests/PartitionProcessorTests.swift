@@ -82,7 +82,7 @@ struct PartitionProcessorTests {
     func tooLate() throws {
         let processor = PartitionProcessor(plan: try Self.plan())
         _ = F.process(processor, F.event("u1", "click", amount: nil, at: Self.t0 + 3_600_000))
-        let (rows, rejection) = F.process(processor, F.event("u1", "purchase", amount: 5, at: Self.t0 + 1_800_000))
+        let (rows, rejection) = F.process(processor, F.event("u1", "purchase", amount: 5, at: Self.t0 + 1_799_999))
         #expect(rows.map(\.view) == [0])  // activity (1h default lateness) still accepts it
         #expect(rejection?.views == ["windows"])
         #expect(rejection?.reason.contains("allowedLateness") == true)

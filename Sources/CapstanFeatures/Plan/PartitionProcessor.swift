@@ -52,7 +52,7 @@ public final class PartitionProcessor {
             let view = plan.views[v]
             entities[v] = entityString(slots[view.entityField])
             let ts = Int64(slots[view.eventTimeSlot].number ?? 0)
-            if let state = viewState[v][entities[v]], ts <= state.maxTs - view.allowedLatenessMillis {
+            if let state = viewState[v][entities[v]], ts < state.maxTs - view.allowedLatenessMillis {
                 rejected[v] = "event time \(EpochMillis.format(ts)) is more than allowedLateness (\(view.spec.allowedLateness?.text ?? "1h")) behind the newest event of entity '\(entities[v])' (\(EpochMillis.format(state.maxTs)))"
                 anyRejected = true
             }
@@ -74,7 +74,7 @@ public final class PartitionProcessor {
                     let def = view.windows[w]
                     let windowCount = view.windows.count
                     buffer[slot] = mutateWindow(view: v, entity: entities[v], window: w, count: windowCount) { state in
-                        if passes { _ = state.add(ts: ts, value: value, def) }
+                        if passes { _ = state.add(ts: ts, value: value, def) } else { _ = state.observe(ts: ts, def) }
                         return state.aggregate(asOf: ts, def)
                     }
                 }

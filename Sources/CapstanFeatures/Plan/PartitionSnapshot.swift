@@ -10,13 +10,13 @@ extension PartitionProcessor {
 
     public func encodeSnapshot() -> [UInt8] {
         var out = Self.snapshotMagic
-        SnapshotBytes.appendString(plan.planHash, to: &out)
-        SnapshotBytes.appendUInt32(UInt32(plan.views.count), to: &out)
+        out.appendString(plan.planHash)
+        out.appendUInt32(UInt32(plan.views.count))
         for states in viewState {
-            SnapshotBytes.appendUInt32(UInt32(states.count), to: &out)
+            out.appendUInt32(UInt32(states.count))
             for (entity, state) in states {
-                SnapshotBytes.appendString(entity, to: &out)
-                SnapshotBytes.appendInt64(state.maxTs, to: &out)
+                out.appendString(entity)
+                out.appendInt64(state.maxTs)
                 for window in state.windows { window.encode(into: &out) }
             }
         }
@@ -54,20 +54,4 @@ extension PartitionProcessor {
 
     /// Drops all window state (before a rebuild).
     public func reset() { viewState = [[String: EntityState]](repeating: [:], count: plan.views.count) }
-}
-
-enum SnapshotBytes {
-    static func appendUInt32(_ v: UInt32, to out: inout [UInt8]) {
-        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    static func appendInt64(_ v: Int64, to out: inout [UInt8]) {
-        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    static func appendString(_ s: String, to out: inout [UInt8]) {
-        let bytes = Array(s.utf8)
-        appendUInt32(UInt32(bytes.count), to: &out)
-        out.append(contentsOf: bytes)
-    }
 }
