@@ -44,6 +44,16 @@ public struct PostgresRow: Sendable, Hashable {
         try parse(column, "bytea in hex format") { Self.decodeHexBytea($0) }
     }
 
+    /// The text value at `index` (nil for NULL).
+    public func string(at index: Int) -> String? { values[index] }
+
+    /// The integer at `index`; throws when the text is not an integer.
+    public func int64(at index: Int) throws -> Int64? {
+        guard let text = values[index] else { return nil }
+        guard let value = Int64(text) else { throw CapstanError(.type, "column \(index) is not an integer: '\(text.prefix(64))'") }
+        return value
+    }
+
     /// Position of `column`; throws `.notFound` when the result has no such column.
     public func index(of column: String) throws -> Int {
         guard let index = columns.firstIndex(of: column) else {

@@ -137,7 +137,7 @@ struct PipelineTests {
         let postgres = try await PostgresConnection.connect(try PostgresConfig(url: db), logger: logger)
         func committed() async throws -> Int64 {
             let r = try? await postgres.query("SELECT coalesce(sum(next_offset), 0) FROM capstan_consumer_offsets WHERE group_id = $1", [.text(group)])
-            return r?.first?.int64(0) ?? 0
+            return r?.first?.int64(at: 0) ?? 0
         }
         // Kill twice at different points, mid-stream, with SIGKILL (no chance to clean up).
         for (n, fraction) in [0.25, 0.6].enumerated() {

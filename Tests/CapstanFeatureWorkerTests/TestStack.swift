@@ -125,11 +125,11 @@ enum Pipeline {
             """)
         var rows: [Row] = []
         for r in result {
-            let nums = try JSONSerialization.jsonObject(with: Data((r.string(5) ?? "[]").utf8)) as? [Any] ?? []
-            let txts = try JSONSerialization.jsonObject(with: Data((r.string(6) ?? "[]").utf8)) as? [Any] ?? []
+            let nums = try JSONSerialization.jsonObject(with: Data((r.string(at: 5) ?? "[]").utf8)) as? [Any] ?? []
+            let txts = try JSONSerialization.jsonObject(with: Data((r.string(at: 6) ?? "[]").utf8)) as? [Any] ?? []
             let values = nums.map { ($0 as? NSNumber).map { String(format: "%.9g", $0.doubleValue) } ?? "null" } + txts.map { ($0 as? String) ?? "null" }
             rows.append(Row(
-                view: r.string(0)!, partition: Int32(r.int64(1)!), offset: r.int64(2)!, entity: r.string(3)!, eventTime: r.int64(4)!, values: values))
+                view: r.string(at: 0)!, partition: Int32(r.int64(at: 1)!), offset: r.int64(at: 2)!, entity: r.string(at: 3)!, eventTime: r.int64(at: 4)!, values: values))
         }
         return rows
     }
