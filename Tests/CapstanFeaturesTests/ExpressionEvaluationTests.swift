@@ -120,4 +120,21 @@ struct ExpressionEvaluationTests {
         #expect(try evaluate("1e-300 / 1e300") == .number(0))
         #expect(try evaluate("x / 1e-300", [.number("x", 1e10)]) == .null)
     }
+
+    @Test("one compiled expression can be evaluated from many tasks at once")
+    func concurrentEvaluation() async throws {
+        let compiled = try compileExpression("concat(lower(c), ':', round(x * 2))", [.string("c", nil), .number("x", nil)])
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    (0..<2000).allSatisfy { i in
+                        let slots: [FeatureValue] = [.string("T\(task)"), .number(Double(i))]
+                        return compiled.evaluate(slots) == .string("t\(task):\(i * 2)")
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results == Array(repeating: true, count: 8))
+    }
 }

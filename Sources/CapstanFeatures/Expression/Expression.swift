@@ -18,6 +18,19 @@ import CapstanCore
 ///   `< <= > >=` compare two numbers or two strings (Unicode order); `==`/`!=` compare two
 ///   values of the same type.
 ///
+/// ## Functions
+/// - Conditionals: `if(c, a, b)`, `coalesce(a, b, ...)` (arguments of one type).
+/// - Math: `log(x)` (natural), `log10`, `exp`, `sqrt`, `abs`, `pow(x, y)`, `round(x)` and
+///   `round(x, digits)` (half away from zero; negative digits round to tens, hundreds, ...),
+///   `floor`, `ceil`, `min(a, b, ...)`, `max(a, b, ...)`.
+/// - Strings: `lower`, `upper`, `length` (in characters), `trim`, `contains(s, sub)`,
+///   `starts_with(s, prefix)`, `ends_with(s, suffix)`, `substr(s, start, length)` (0-based, in
+///   characters, clamped to the string), `concat(a, b, ...)` (any types, rendered),
+///   `to_string(x)` (integral numbers without a fraction, `true`/`false`), `to_number(x)` (a
+///   decimal string, null if not numeric; bools give 1/0).
+/// - Time, of Unix epoch milliseconds in UTC: `hour_of_day` (0-23), `minute_of_hour` (0-59),
+///   `day_of_month` (1-31), `day_of_week` (ISO: 1 = Monday ... 7 = Sunday), `is_weekend`.
+///
 /// ## Types
 /// Every expression has a static type ``FeatureType`` (`number`, `string`, `bool`), checked at
 /// compile time; `null` fits any type. Errors name the position as `line:column`.

@@ -53,7 +53,7 @@ func substring(_ s: String, _ start: Double, _ length: Double) -> String {
     let limit = Double(s.count)
     let from = Int(Swift.max(0, Swift.min(limit, start.rounded(.towardZero))))
     let count = Int(Swift.max(0, Swift.min(limit, length.rounded(.towardZero))))
-    guard count > 0, from < s.count else { return "" }
+    guard count > 0, Double(from) < limit else { return "" }
     let lower = s.index(s.startIndex, offsetBy: from)
     let upper = s.index(lower, offsetBy: count, limitedBy: s.endIndex) ?? s.endIndex
     return String(s[lower..<upper])
