@@ -108,7 +108,7 @@ let package = Package(
             name: "CapstanFeatureWorker",
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanStore", "CapstanKafka",
-                "CapstanTelemetry",
+                "CapstanTelemetry", "CapstanRedis", "CapstanPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-feature-worker",
             dependencies: [
-                "CapstanFeatureWorker", "CapstanTelemetry",
+                "CapstanAPI", "CapstanFeatureWorker", "CapstanTelemetry", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -130,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "CapstanCore", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
+                "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
                 "CapstanRedis", "CapstanPostgres", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -140,7 +140,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-bench",
             dependencies: [
-                "CapstanFeatureWorker", "CapstanEmbedded", "CapstanGenerator",
+                "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanGenerator", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -169,7 +169,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanFeatureWorkerTests",
-            dependencies: ["CapstanFeatureWorker", "CapstanEmbedded", "CapstanKafka", "CapstanStore", "CapstanGenerator"],
+            dependencies: [
+                "CapstanAPI", "CapstanFeatureWorker", "CapstanFeatures", "CapstanEmbedded", "CapstanKafka", "CapstanStore", "CapstanGenerator",
+                "CapstanPostgres", "CapstanRedis", "CapstanCore",
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -53,21 +53,33 @@ public final class EmbeddedStack: Sendable {
         return EmbeddedStack(directory: directory, redis: startedRedis, postgres: startedPostgres, mockKafka: mock, brokers: mock.bootstrapServers, logger: logger)
     }
 
-    public var kafkaConfig: KafkaConfig { KafkaConfig(brokers: brokers) }
+    public var kafkaConfig: KafkaConfig { KafkaConfig(bootstrapServers: brokers) }
 
     /// Creates a topic on whichever Kafka is in use (an existing topic is left as it is).
     public func createTopic(_ name: String, partitions: Int) async throws {
         if let mockKafka {
-            try mockKafka.createTopic(name, partitions: partitions)
+            try await mockKafka.createTopic(name, partitions: Int32(partitions))
         } else {
             let admin = try KafkaAdmin(config: kafkaConfig, logger: logger)
-            defer { admin.close() }
-            try await admin.createTopics([KafkaTopicSpec(name: name, partitions: partitions, replicationFactor: -1)])
+            try await admin.createTopics([NewTopic(name: name, partitions: Int32(partitions), replicationFactor: -1)])
+            await admin.close()
         }
     }
 
-    public func stop() {
-        mockKafka?.close()
+    /// Runs `body`, then stops the stack whether `body` succeeded or threw.
+    public func whileRunning<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            let result = try await body()
+            await stop()
+            return result
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+
+    public func stop() async {
+        await mockKafka?.close()
         redis.stop()
         postgres.stop()
     }

@@ -100,18 +100,23 @@ public final class FeatureWorker: Service, Sendable {
         }
         await consumer.close()
         try? await producer.flush(timeout: .seconds(10))
-        producer.close()
+        await producer.close()
         readiness.block("feature-worker", reason: "stopped")
     }
 
     private func createDeadLetterTopics(_ plans: [String: TopicPlan]) async throws {
         let admin = try KafkaAdmin(config: configuration.kafka, logger: logger)
-        defer { admin.close() }
         for (topic, plan) in plans {
-            let partitions = (try? await admin.partitionCount(topic: topic)) ?? 1
+            let partitions = (try? await admin.partitionCount(topic)) ?? 1
             let dlqs = Set(plan.plan.views.compactMap(\.deadLetterTopic))
-            try await admin.createTopics(dlqs.sorted().map { KafkaTopicSpec(name: $0, partitions: max(partitions, 1), replicationFactor: -1) })
+            do {
+                try await admin.createTopics(dlqs.sorted().map { NewTopic(name: $0, partitions: Int32(max(partitions, 1)), replicationFactor: -1) })
+            } catch {
+                await admin.close()
+                throw error
+            }
         }
+        await admin.close()
     }
 
     /// Retries transient store failures with backoff until they succeed or a stop is requested.

@@ -81,7 +81,7 @@ public struct EventGenerator: Sendable {
         try await producer.flush(timeout: .seconds(60))
         let delivered = producer.deliveredCount
         let failed = producer.failedCount
-        producer.close()
+        await producer.close()
         return (sent, delivered, failed)
     }
 }

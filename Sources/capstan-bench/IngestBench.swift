@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapstanAPI
 import CapstanEmbedded
 import CapstanFeatureWorker
 import CapstanGenerator
@@ -46,10 +47,11 @@ struct IngestBench: AsyncParsableCommand {
         }
         try? FileManager.default.removeItem(atPath: directory)
         let stack = try await EmbeddedStack.start(directory: directory, logger: logger)
-        defer {
-            stack.stop()
-            try? FileManager.default.removeItem(atPath: directory)
-        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await stack.whileRunning { try await measure(stack: stack, views: retargeted, topic: topic, logger: logger) }
+    }
+
+    func measure(stack: EmbeddedStack, views retargeted: [FeatureView], topic: String, logger: Logger) async throws {
         try await stack.createTopic(topic, partitions: partitions)
         print("ingest benchmark: \(events) events, \(users) users, \(partitions) partitions, views: \(retargeted.map(\.name).joined(separator: ", "))")
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapstanAPI
 import CapstanFeatureWorker
 import CapstanKafka
 import CapstanTelemetry
@@ -67,7 +68,7 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
             properties[String(item[..<eq])] = String(item[item.index(after: eq)...])
         }
         var config = WorkerConfiguration(
-            views: try FeatureViewLoader.load(paths: viewPaths), kafka: KafkaConfig(brokers: brokers, properties: properties),
+            views: try FeatureViewLoader.load(paths: viewPaths), kafka: KafkaConfig(bootstrapServers: brokers, properties: properties),
             groupID: group, redisURL: redis, postgresURL: postgres)
         config.batchSize = batchSize
         config.snapshotInterval = .seconds(snapshotSeconds)

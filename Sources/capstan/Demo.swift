@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapstanAPI
 import CapstanCore
 import CapstanEmbedded
 import CapstanFeatureWorker
@@ -56,10 +57,11 @@ struct Demo: AsyncParsableCommand {
         guard let topic = loaded.first?.spec.source.kafka?.topic else { throw ValidationError("no FeatureView with a Kafka source in \(views)") }
         try? FileManager.default.removeItem(atPath: directory)
         let stack = try await EmbeddedStack.start(directory: directory, logger: logger)
-        defer {
-            stack.stop()
-            if !keep { try? FileManager.default.removeItem(atPath: directory) }
-        }
+        defer { if !keep { try? FileManager.default.removeItem(atPath: directory) } }
+        try await stack.whileRunning { try await demo(stack: stack, loaded: loaded, topic: topic, logger: logger) }
+    }
+
+    func demo(stack: EmbeddedStack, loaded: [FeatureView], topic: String, logger: Logger) async throws {
         print("Capstan demo: embedded redis-server on 127.0.0.1:\(stack.redis.port), PostgreSQL on 127.0.0.1:\(stack.postgres.port), Kafka \(stack.mockKafka == nil ? "at \(stack.brokers)" : "mock cluster at \(stack.brokers)")")
         print("feature views: \(loaded.map(\.name).joined(separator: ", "))")
         try await stack.createTopic(topic, partitions: partitions)

@@ -41,7 +41,7 @@ struct Generate: AsyncParsableCommand {
         }
         guard count != nil || seconds != nil else { throw ValidationError("set --count or --seconds") }
         let generator = EventGenerator(
-            kafka: KafkaConfig(brokers: brokers), topic: topic, producers: producers, rate: rate,
+            kafka: KafkaConfig(bootstrapServers: brokers), topic: topic, producers: producers, rate: rate,
             users: FakeUsers(users: users, badEventRate: badRate), seed: seed)
         let report = try await generator.run(count: count, duration: seconds.map { .milliseconds(Int64($0 * 1000)) }, logger: Logger(label: "capstan.generate"))
         print("sent \(report.sent) events in \(String(format: "%.1f", report.seconds)) s (\(Int(report.eventsPerSecond)) events/s); delivered \(report.delivered), failed \(report.failed)")

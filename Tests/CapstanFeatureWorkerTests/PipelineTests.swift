@@ -1,3 +1,4 @@
+import CapstanAPI
 import CapstanCore
 import CapstanEmbedded
 import CapstanFeatureWorker
@@ -89,7 +90,7 @@ struct PipelineTests {
         ]
         try await producer.send(topic: topic, key: Array("u1".utf8), value: Array(good.utf8))
         for (payload, _) in bad { try await producer.send(topic: topic, key: Array("u1".utf8), value: Array(payload.utf8)) }
-        producer.close()
+        await producer.close()
 
         let db = try await TestStack.shared.freshDatabase()
         let config = WorkerConfiguration(views: views, kafka: stack.kafkaConfig, groupID: "g-\(topic)", redisURL: stack.redis.url, postgresURL: db)

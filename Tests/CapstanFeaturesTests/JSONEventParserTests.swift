@@ -5,13 +5,15 @@ import Testing
 
 @Suite("JSON event parser")
 struct JSONEventParserTests {
-    func parse(_ json: String, fields: [String]) throws(CapstanError) -> [JSONField] {
+    func parse(_ json: String, fields: [String]) throws -> [JSONField] {
         let parser = JSONEventParser(fields: fields)
         var values: [JSONField] = []
-        var bytes = Array(json.utf8)
-        try bytes.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) throws(CapstanError) in
-            try parser.parse(UnsafeRawBufferPointer(buffer), into: &values)
+        let bytes = Array(json.utf8)
+        var failure: CapstanError?
+        bytes.withUnsafeBytes { buffer in
+            do { try parser.parse(buffer, into: &values) } catch { failure = error as? CapstanError }
         }
+        if let failure { throw failure }
         return values
     }
 
