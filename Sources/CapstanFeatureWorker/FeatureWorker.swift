@@ -1,3 +1,4 @@
+import CapstanAPI
 import CapstanCore
 import CapstanFeatures
 import CapstanKafka
