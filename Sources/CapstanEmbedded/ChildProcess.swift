@@ -27,7 +27,26 @@ public final class ChildProcess: @unchecked Sendable {
     public var pid: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
 
-    public func start() throws {
+    /// Starts the child from a fresh thread whose signal mask is empty.
+    ///
+    /// A spawned process inherits the spawning thread's signal mask, and Swift's cooperative
+    /// threads block nearly every signal: a server started from async code that does not reset
+    /// its mask (redis-server, our own worker) would never see SIGTERM and could not shut down
+    /// cleanly.
+    public func start() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread {
+                var empty = sigset_t()
+                sigemptyset(&empty)
+                pthread_sigmask(SIG_SETMASK, &empty, nil)
+                continuation.resume(with: Result { try self.spawn() })
+            }
+            thread.name = "capstan.spawn.\(name)"
+            thread.start()
+        }
+    }
+
+    private func spawn() throws {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         guard let log = FileHandle(forWritingAtPath: logPath) else {
             throw CapstanError(.io, "cannot open \(logPath) for \(name)'s output")

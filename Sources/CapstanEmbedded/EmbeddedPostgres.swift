@@ -83,7 +83,7 @@ public final class EmbeddedPostgres: Sendable {
                 name: "postgres", executable: runAs.command(bin + "/postgres", []).executable,
                 arguments: runAs.command(bin + "/postgres", serverArguments(data: data, directory: directory, port: port)).arguments,
                 logPath: directory + "/postgres.log", environment: toolEnvironment())
-            try child.start()
+            try await child.start()
             let server = EmbeddedPostgres(port: port, password: password, directory: directory, child: child, logger: logger)
             Running.add(server)
             do {

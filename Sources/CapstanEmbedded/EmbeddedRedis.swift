@@ -61,7 +61,7 @@ public final class EmbeddedRedis: Sendable {
             let child = ChildProcess(
                 name: "redis-server", executable: executable, arguments: [configPath],
                 logPath: directory + "/redis.log")
-            try await startWithSignalsUnblocked(child)
+            try await child.start()
             logger.info("starting embedded redis-server", metadata: ["redis.port": "\(chosen)", "redis.dir": "\(directory)"])
             do {
                 try await waitUntilReady(child: child, port: chosen, password: password)
@@ -142,25 +142,6 @@ public final class EmbeddedRedis: Sendable {
             }
         }
         return out
-    }
-
-    /// Starts `child` from a fresh thread whose signal mask is empty.
-    ///
-    /// A spawned process inherits the spawning thread's signal mask, and Swift's cooperative
-    /// threads block nearly every signal. redis-server does not reset its mask, so started from
-    /// an async context it would never see SIGTERM and `stop()` would fall back to SIGKILL after
-    /// a 10 s wait, skipping its clean shutdown.
-    private static func startWithSignalsUnblocked(_ child: ChildProcess) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread {
-                var empty = sigset_t()
-                sigemptyset(&empty)
-                pthread_sigmask(SIG_SETMASK, &empty, nil)
-                continuation.resume(with: Result { try child.start() })
-            }
-            thread.name = "capstan.embedded-redis.spawn"
-            thread.start()
-        }
     }
 
     private static func waitUntilReady(child: ChildProcess, port: Int, password: String?) async throws {

@@ -132,7 +132,7 @@ struct PipelineTests {
                             "--postgres-url", db, "--batch-size", "400", "--snapshot-seconds", "1", "--metrics-host", "127.0.0.1",
                             "--metrics-port", String(try Loopback.freePort()), "--log-level", "warning"],
                 logPath: dir + "/worker-\(n).log")
-            try child.start()
+            try await child.start()
             return child
         }
         let postgres = try await PostgresConnection.connect(try PostgresConfig(url: db), logger: logger)
