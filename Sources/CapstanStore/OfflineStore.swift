@@ -37,7 +37,7 @@ public final class OfflineStore: Sendable {
                     let existing = try conn.query(
                         "SELECT version FROM capstan_feature_definitions WHERE view = $1 AND hash = $2",
                         [.text(view.name), .text(view.definitionHash)])
-                    if let row = existing.first, let v = row.int64(at: 0) { return Int32(v) }
+                    if let row = existing.first, let v = try row.int64(at: 0) { return Int32(v) }
                     let inserted = try conn.query(
                         """
                         INSERT INTO capstan_feature_definitions (view, version, hash, spec, numeric_features, string_features)
@@ -46,7 +46,7 @@ public final class OfflineStore: Sendable {
                         RETURNING version
                         """,
                         [.text(view.name), .text(view.definitionHash), .text(spec), .text(Self.textArrayLiteral(numeric)), .text(Self.textArrayLiteral(text))])
-                    guard let v = inserted.first?.int64(at: 0) else { throw CapstanError(.internal, "registering \(view.name) returned no version") }
+                    guard let v = try inserted.first?.int64(at: 0) else { throw CapstanError(.internal, "registering \(view.name) returned no version") }
                     return Int32(v)
                 }
             }
@@ -69,7 +69,7 @@ public final class OfflineStore: Sendable {
         }
         var out: [Int32: Int64] = [:]
         for row in rows {
-            if let p = row.int64(at: 0), let o = row.int64(at: 1) { out[Int32(p)] = o }
+            if let p = try row.int64(at: 0), let o = try row.int64(at: 1) { out[Int32(p)] = o }
         }
         return out
     }
@@ -81,7 +81,7 @@ public final class OfflineStore: Sendable {
                 "SELECT plan_hash, next_offset, encode(state, 'base64') FROM capstan_window_snapshots WHERE group_id = $1 AND topic = $2 AND partition = $3",
                 [.text(group), .text(topic), .int64(Int64(partition))])
         }
-        guard let row = rows.first, let hash = row.string(at: 0), let next = row.int64(at: 1), let b64 = row.string(at: 2),
+        guard let row = rows.first, let hash = row.string(at: 0), let next = try row.int64(at: 1), let b64 = row.string(at: 2),
             let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters)
         else { return nil }
         return .init(position: .init(topic: topic, partition: partition), planHash: hash, nextOffset: next, state: [UInt8](data))
@@ -105,7 +105,7 @@ public final class OfflineStore: Sendable {
             var page: [(offset: Int64, payload: [UInt8])] = []
             page.reserveCapacity(rows.count)
             for row in rows {
-                guard let offset = row.int64(at: 0), let b64 = row.string(at: 1), let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else {
+                guard let offset = try row.int64(at: 0), let b64 = row.string(at: 1), let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else {
                     throw CapstanError(.protocolError, "unreadable raw event row in \(source) partition \(partition)")
                 }
                 page.append((offset, [UInt8](data)))

@@ -136,10 +136,10 @@ struct Demo: AsyncParsableCommand {
         let rows = try await connection.query("SELECT view, count(*), count(DISTINCT entity) FROM capstan_feature_rows GROUP BY view ORDER BY view")
         print("offline rows (PostgreSQL capstan_feature_rows):")
         for row in rows {
-            print("  \(row.string(at: 0) ?? "?"): \(row.int64(at: 1) ?? 0) rows, \(row.int64(at: 2) ?? 0) entities")
+            print("  \(row.string(at: 0) ?? "?"): \(try row.int64(at: 1) ?? 0) rows, \(try row.int64(at: 2) ?? 0) entities")
         }
         let raw = try await connection.query("SELECT count(*) FROM capstan_raw_events")
-        print("raw event log: \(raw.first?.int64(at: 0) ?? 0) events")
+        print("raw event log: \(try raw.first?.int64(at: 0) ?? 0) events")
     }
 
     func printDeadLetters(stack: EmbeddedStack, topic: String, counted: Int, logger: Logger) async throws {

@@ -125,7 +125,7 @@ struct PipelineTests {
         try Self.encodeViews(views).write(toFile: viewsFile, atomically: true, encoding: .utf8)
         let group = "g-\(topic)"
 
-        func startWorker(_ n: Int) throws -> ChildProcess {
+        func startWorker(_ n: Int) async throws -> ChildProcess {
             let child = ChildProcess(
                 name: "worker-\(n)", executable: try Self.workerExecutable(),
                 arguments: ["--views", viewsFile, "--brokers", stack.brokers, "--group", group, "--redis-url", stack.redis.url,
@@ -138,11 +138,11 @@ struct PipelineTests {
         let postgres = try await PostgresConnection.connect(try PostgresConfig(url: db), logger: logger)
         func committed() async throws -> Int64 {
             let r = try? await postgres.query("SELECT coalesce(sum(next_offset), 0) FROM capstan_consumer_offsets WHERE group_id = $1", [.text(group)])
-            return r?.first?.int64(at: 0) ?? 0
+            return (try? r?.first?.int64(at: 0)) ?? 0
         }
         // Kill twice at different points, mid-stream, with SIGKILL (no chance to clean up).
         for (n, fraction) in [0.25, 0.6].enumerated() {
-            let worker = try startWorker(n)
+            let worker = try await startWorker(n)
             let deadline = ContinuousClock.now + .seconds(90)
             while try await committed() < Int64(Double(produced) * fraction), ContinuousClock.now < deadline {
                 #expect(worker.isRunning, "worker exited early: \(worker.logTail())")
@@ -150,7 +150,7 @@ struct PipelineTests {
             }
             worker.stop(signal: SIGKILL)
         }
-        let final = try startWorker(9)
+        let final = try await startWorker(9)
         let deadline = ContinuousClock.now + .seconds(120)
         while try await committed() < Int64(produced), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))

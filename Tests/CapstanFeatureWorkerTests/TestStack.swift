@@ -130,7 +130,7 @@ enum Pipeline {
             let txts = try JSONSerialization.jsonObject(with: Data((r.string(at: 6) ?? "[]").utf8)) as? [Any] ?? []
             let values = nums.map { ($0 as? NSNumber).map { String(format: "%.9g", $0.doubleValue) } ?? "null" } + txts.map { ($0 as? String) ?? "null" }
             rows.append(Row(
-                view: r.string(at: 0)!, partition: Int32(r.int64(at: 1)!), offset: r.int64(at: 2)!, entity: r.string(at: 3)!, eventTime: r.int64(at: 4)!, values: values))
+                view: r.string(at: 0)!, partition: Int32(try r.int64(at: 1)!), offset: try r.int64(at: 2)!, entity: r.string(at: 3)!, eventTime: try r.int64(at: 4)!, values: values))
         }
         return rows
     }
