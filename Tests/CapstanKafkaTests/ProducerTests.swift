@@ -134,5 +134,8 @@ struct ProducerTests {
                 logger: testLogger())
         }
         #expect(secret?.message.contains("hunter2") == false)
+        let described = String(describing: KafkaConfig(
+            bootstrapServers: "b:9092", properties: ["sasl.password": "hunter2", "acks": "all"]))
+        #expect(!described.contains("hunter2") && described.contains("acks=all"))
     }
 }
