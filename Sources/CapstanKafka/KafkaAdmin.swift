@@ -65,7 +65,9 @@ public actor KafkaAdmin {
         defer { rd_kafka_event_destroy(event) }
         let err = rd_kafka_event_error(event)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw CapstanError(.server, "Kafka admin: creating topics failed: \(String(cString: rd_kafka_event_error_string(event))) (\(errorName(err)))")
+            throw CapstanError(
+                err == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timeout : .server,
+                "Kafka admin: creating topics failed: \(String(cString: rd_kafka_event_error_string(event))) (\(errorName(err)))")
         }
         guard let result = rd_kafka_event_CreateTopics_result(event) else {
             throw CapstanError(.protocolError, "Kafka admin: CreateTopics returned an unexpected event")

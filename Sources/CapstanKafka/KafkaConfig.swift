@@ -68,3 +68,13 @@ public struct KafkaConfig: Sendable, Hashable {
             .invalidArgument, "Kafka \(client): property '\(name)' rejected by librdkafka: \(reason)")
     }
 }
+
+extension KafkaConfig: CustomStringConvertible {
+    /// Safe to log: values of secret properties are replaced by `<redacted>`.
+    public var description: String {
+        let shown = properties.sorted { $0.key < $1.key }.map { name, value in
+            "\(name)=\(Self.isSecret(name) ? "<redacted>" : value)"
+        }
+        return "KafkaConfig(bootstrap.servers=\(bootstrapServers)\(shown.isEmpty ? "" : ", " + shown.joined(separator: ", ")))"
+    }
+}

@@ -90,6 +90,9 @@ public actor KafkaConsumer {
     /// records. Returns early when a rebalance event occurs.
     public func poll(maxMessages: Int, timeout: Duration) throws -> PollResult {
         let rk = try handle()
+        guard maxMessages > 0 else {
+            throw CapstanError(.invalidArgument, "Kafka consumer: maxMessages must be positive, got \(maxMessages)")
+        }
         var result = PollResult()
         let deadline = ContinuousClock.now + timeout
         while result.messages.count < maxMessages {
@@ -146,6 +149,12 @@ public actor KafkaConsumer {
     }
 
     /// Synchronously commits next offsets (offset of the last processed record + 1).
+    ///
+    /// Throws `.conflict` if the group does not accept the commit because it is rebalancing or
+    /// this member was removed: nothing is stored, the caller should keep polling (a revocation
+    /// follows) and expect the next owner to re-process records since the previous commit. A real
+    /// broker accepts commits between a `.revoked` event and `completeRevocation`; librdkafka
+    /// 2.0.2's mock cluster rejects every commit once a rebalance has started.
     public func commit(_ offsets: [TopicPartition: Int64]) throws {
         let rk = try handle()
         guard !offsets.isEmpty else { return }
@@ -156,7 +165,15 @@ public actor KafkaConsumer {
             err = (0..<Int(list.pointee.cnt)).map { elements[$0].err }.first { $0 != RD_KAFKA_RESP_ERR_NO_ERROR }
                 ?? RD_KAFKA_RESP_ERR_NO_ERROR
         }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+        switch err {
+        case RD_KAFKA_RESP_ERR_NO_ERROR:
+            return
+        case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION,
+             RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID, RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
+            throw CapstanError(
+                .conflict,
+                "Kafka consumer: group '\(groupID)' is rebalancing or this member left it, so the commit was not stored (\(errorName(err))); keep polling: the partitions' next owner resumes from the previous commit")
+        default:
             throw CapstanError(
                 .server, "Kafka consumer: committing offsets for group '\(groupID)' failed: \(errorText(err))")
         }

@@ -37,7 +37,10 @@ public final class KafkaProducer: Sendable {
     }
 
     deinit {
-        // Only reached without close(): nobody can be inside send/enqueue (they retain self).
+        // The ops thread outlives close() so that calls racing with it fail with `.closed`
+        // instead of queueing work on a stopped thread.
+        defer { ops.shutdown() }
+        // Without close(): nobody can be inside send/enqueue (they retain self).
         guard let handle = core.currentHandle else { return }
         poller.stopAndWait()
         let pending = rd_kafka_outq_len(handle.pointer)
@@ -45,13 +48,14 @@ public final class KafkaProducer: Sendable {
             logger.info("Kafka producer dropped without close(); discarding \(pending) undelivered messages")
         }
         rd_kafka_destroy(handle.pointer)
-        ops.shutdown()
     }
 
     /// Messages acknowledged by the brokers so far.
     public var deliveredCount: Int { tracker.delivered.load(ordering: .relaxed) }
     /// Messages that failed permanently (after librdkafka's retries) so far.
     public var failedCount: Int { tracker.failed.load(ordering: .relaxed) }
+    /// Calls to `send`/`enqueue` that found librdkafka's local queue full and had to wait.
+    public var queueFullWaitCount: Int { tracker.queueFullWaits.load(ordering: .relaxed) }
     /// The most recent delivery failure or fatal producer error.
     public var lastError: CapstanError? { tracker.lastError }
     /// Messages handed to librdkafka that are not yet delivered or failed (plus pending events).
@@ -128,7 +132,6 @@ public final class KafkaProducer: Sendable {
             core.state.withLock { $0.handle = nil }
             rd_kafka_destroy(rk)
         }
-        ops.shutdown()
     }
 
     /// Queues `message`, waiting on the producer's thread while the local queue is full.
@@ -138,6 +141,7 @@ public final class KafkaProducer: Sendable {
         let (code, text) = try core.produceOnce(message, opaque)
         if code == RD_KAFKA_RESP_ERR_NO_ERROR { return }
         guard code == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw Self.produceError(message, code, text) }
+        tracker.queueFullWaits.add(1, ordering: .relaxed)
         let opaqueBits = opaque.map { UInt(bitPattern: $0) }
         try await ops.run {
             var delay = 1

@@ -7,6 +7,7 @@ import Synchronization
 final class DeliveryTracker: Sendable {
     let delivered = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
+    let queueFullWaits = Atomic<Int>(0)
     private let last = Mutex<CapstanError?>(nil)
 
     var lastError: CapstanError? { last.withLock { $0 } }

@@ -56,7 +56,7 @@ struct ProducerTests {
                 config: KafkaConfig(
                     bootstrapServers: cluster.bootstrapServers,
                     // A small local queue forces the QUEUE_FULL backoff path.
-                    properties: ["queue.buffering.max.messages": "10000"]),
+                    properties: ["queue.buffering.max.messages": "1000", "linger.ms": "20"]),
                 logger: testLogger())
             let total = 100_000
             for index in 0..<total {
@@ -67,6 +67,7 @@ struct ProducerTests {
             #expect(producer.failedCount == 0)
             #expect(producer.lastError == nil)
             #expect(producer.inFlightCount == 0)
+            #expect(producer.queueFullWaitCount > 0, "the local queue should have filled up")
             await producer.close()
 
             let consumer = try KafkaConsumer(
@@ -99,6 +100,7 @@ struct ProducerTests {
         await #expect(throws: CapstanError.self) {
             try await producer.enqueue(topic: "nowhere", key: nil, value: [])
         }
+        await #expect(throws: CapstanError.self) { try await producer.flush(timeout: .seconds(1)) }
     }
 
     @Test("invalid properties and overrides of required settings are rejected with the property named")
@@ -132,5 +134,8 @@ struct ProducerTests {
                 logger: testLogger())
         }
         #expect(secret?.message.contains("hunter2") == false)
+        let described = String(describing: KafkaConfig(
+            bootstrapServers: "b:9092", properties: ["sasl.password": "hunter2", "acks": "all"]))
+        #expect(!described.contains("hunter2") && described.contains("acks=all"))
     }
 }

@@ -10,7 +10,7 @@ func testLogger(_ label: String = "capstan.kafka.test") -> Logger {
         return Logger(label: label, factory: { _ in SwiftLogNoOpLogHandler() })
     }
     var logger = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
-    logger.logLevel = .debug
+    logger.logLevel = .trace
     return logger
 }
 
@@ -22,6 +22,7 @@ func consumerConfig(_ cluster: KafkaMockCluster, _ extra: [String: String] = [:]
         "heartbeat.interval.ms": "300",
         "topic.metadata.refresh.interval.ms": "1000",
     ]
+    if let debug = ProcessInfo.processInfo.environment["KAFKA_TEST_DEBUG"] { properties["debug"] = debug }
     properties.merge(extra) { $1 }
     return KafkaConfig(bootstrapServers: cluster.bootstrapServers, properties: properties)
 }
