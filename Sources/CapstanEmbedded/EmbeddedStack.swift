@@ -53,7 +53,12 @@ public final class EmbeddedStack: Sendable {
         return EmbeddedStack(directory: directory, redis: startedRedis, postgres: startedPostgres, mockKafka: mock, brokers: mock.bootstrapServers, logger: logger)
     }
 
-    public var kafkaConfig: KafkaConfig { KafkaConfig(bootstrapServers: brokers) }
+    /// Client configuration for the stack's Kafka. With the mock cluster, group membership uses
+    /// short session and heartbeat intervals so rebalances on one machine take seconds.
+    public var kafkaConfig: KafkaConfig {
+        guard mockKafka != nil else { return KafkaConfig(bootstrapServers: brokers) }
+        return KafkaConfig(bootstrapServers: brokers, properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
+    }
 
     /// Creates a topic on whichever Kafka is in use (an existing topic is left as it is).
     public func createTopic(_ name: String, partitions: Int) async throws {
@@ -76,6 +81,12 @@ public final class EmbeddedStack: Sendable {
             await stop()
             throw error
         }
+    }
+
+    /// Creates `topic` and its dead-letter topic `<topic>.dlq` with the same partition count.
+    public func createTopics(_ topic: String, partitions: Int) async throws {
+        try await createTopic(topic, partitions: partitions)
+        try await createTopic("\(topic).dlq", partitions: partitions)
     }
 
     public func stop() async {

@@ -81,7 +81,11 @@ public final class FeatureWorker: Service, Sendable {
         }
         let producer = try KafkaProducer(config: configuration.kafka, logger: logger)
         if configuration.createDeadLetterTopics {
-            try await createDeadLetterTopics(topicPlans)
+            do {
+                try await createDeadLetterTopics(topicPlans)
+            } catch {
+                logger.warning("could not create the dead-letter topics; make sure they exist", metadata: ["error": "\(error)"])
+            }
         }
         let consumer = try KafkaConsumer(config: configuration.kafka, groupID: configuration.groupID, topics: Array(topicPlans.keys).sorted(), logger: logger)
         readiness.unblock("feature-worker")
@@ -111,7 +115,7 @@ public final class FeatureWorker: Service, Sendable {
             let partitions = (try? await admin.partitionCount(topic)) ?? 1
             let dlqs = Set(plan.plan.views.compactMap(\.deadLetterTopic))
             do {
-                try await admin.createTopics(dlqs.sorted().map { NewTopic(name: $0, partitions: Int32(max(partitions, 1)), replicationFactor: -1) })
+                try await admin.createTopics(dlqs.sorted().map { NewTopic(name: $0, partitions: Int32(max(partitions, 1)), replicationFactor: -1) }, timeout: .seconds(10))
             } catch {
                 await admin.close()
                 throw error

@@ -52,7 +52,7 @@ struct IngestBench: AsyncParsableCommand {
     }
 
     func measure(stack: EmbeddedStack, views retargeted: [FeatureView], topic: String, logger: Logger) async throws {
-        try await stack.createTopic(topic, partitions: partitions)
+        try await stack.createTopics(topic, partitions: partitions)
         print("ingest benchmark: \(events) events, \(users) users, \(partitions) partitions, views: \(retargeted.map(\.name).joined(separator: ", "))")
 
         let generator = EventGenerator(kafka: stack.kafkaConfig, topic: topic, producers: 2, rate: 0, users: FakeUsers(users: users, badEventRate: 0))
@@ -64,6 +64,8 @@ struct IngestBench: AsyncParsableCommand {
         print("ceiling: raw librdkafka consume \(Int(ceiling)) events/s")
 
         var config = WorkerConfiguration(views: retargeted, kafka: stack.kafkaConfig, groupID: "bench-ingest", redisURL: stack.redis.url, postgresURL: stack.postgres.url)
+
+        config.createDeadLetterTopics = false  // the stack created them
         config.batchSize = batchSize
         config.snapshotInterval = .seconds(3600)
         let worker = FeatureWorker(configuration: config, logger: logger)

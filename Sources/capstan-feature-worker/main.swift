@@ -40,6 +40,9 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between window-state snapshots per partition.")
     var snapshotSeconds: Int = 60
 
+    @Flag(inversion: .prefixedNo, help: "Create the dead-letter topics at start-up (needs topic-create permission).")
+    var createDeadLetterTopics = true
+
     @Option(help: "Address for /metrics, /healthz and /readyz.")
     var metricsHost: String = "0.0.0.0"
 
@@ -72,6 +75,7 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
             groupID: group, redisURL: redis, postgresURL: postgres)
         config.batchSize = batchSize
         config.snapshotInterval = .seconds(snapshotSeconds)
+        config.createDeadLetterTopics = createDeadLetterTopics
         _ = try FeatureWorker.compilePlans(config)  // fail fast with the spec error
 
         let registry = Telemetry.bootstrap()

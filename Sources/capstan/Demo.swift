@@ -64,9 +64,11 @@ struct Demo: AsyncParsableCommand {
     func demo(stack: EmbeddedStack, loaded: [FeatureView], topic: String, logger: Logger) async throws {
         print("Capstan demo: embedded redis-server on 127.0.0.1:\(stack.redis.port), PostgreSQL on 127.0.0.1:\(stack.postgres.port), Kafka \(stack.mockKafka == nil ? "at \(stack.brokers)" : "mock cluster at \(stack.brokers)")")
         print("feature views: \(loaded.map(\.name).joined(separator: ", "))")
-        try await stack.createTopic(topic, partitions: partitions)
+        try await stack.createTopics(topic, partitions: partitions)
 
         var config = WorkerConfiguration(views: loaded, kafka: stack.kafkaConfig, groupID: "capstan-demo", redisURL: stack.redis.url, postgresURL: stack.postgres.url)
+
+        config.createDeadLetterTopics = false  // the stack created them
         config.batchSize = 5_000
         let registry = Telemetry.bootstrap()
         let worker = FeatureWorker(configuration: config, logger: logger)

@@ -28,11 +28,12 @@ struct PipelineTests {
     func onlineMatchesOffline() async throws {
         let stack = try await TestStack.shared.get()
         let topic = "t-online-\(UInt16.random(in: 0...UInt16.max))"
-        try await stack.createTopic(topic, partitions: 3)
+        try await stack.createTopics(topic, partitions: 3)
         let views = try Pipeline.views(topic: topic, prefix: "on\(UInt16.random(in: 0...UInt16.max))")
         let produced = try await produce(stack, topic: topic, count: 6000, users: 150)
         let db = try await TestStack.shared.freshDatabase()
         var config = WorkerConfiguration(views: views, kafka: stack.kafkaConfig, groupID: "g-\(topic)", redisURL: stack.redis.url, postgresURL: db)
+        config.createDeadLetterTopics = false  // the stack created them
         config.batchSize = 700
         let stats = try await Pipeline.runWorker(config, until: produced)
         #expect(stats.events == produced)
@@ -77,7 +78,7 @@ struct PipelineTests {
     func deadLetters() async throws {
         let stack = try await TestStack.shared.get()
         let topic = "t-dlq-\(UInt16.random(in: 0...UInt16.max))"
-        try await stack.createTopic(topic, partitions: 2)
+        try await stack.createTopics(topic, partitions: 2)
         let views = try Pipeline.views(topic: topic, prefix: "dl\(UInt16.random(in: 0...UInt16.max))")
         let producer = try KafkaProducer(config: stack.kafkaConfig, logger: logger)
         let good = #"{"user_id":"u1","action":"purchase","amount":12.5,"timestamp":"2026-11-21T10:00:00Z"}"#
@@ -93,7 +94,8 @@ struct PipelineTests {
         await producer.close()
 
         let db = try await TestStack.shared.freshDatabase()
-        let config = WorkerConfiguration(views: views, kafka: stack.kafkaConfig, groupID: "g-\(topic)", redisURL: stack.redis.url, postgresURL: db)
+        var config = WorkerConfiguration(views: views, kafka: stack.kafkaConfig, groupID: "g-\(topic)", redisURL: stack.redis.url, postgresURL: db)
+        config.createDeadLetterTopics = false  // the stack created them
         let stats = try await Pipeline.runWorker(config, until: 1 + bad.count)
         #expect(stats.deadLettered == bad.count)
 
@@ -114,7 +116,7 @@ struct PipelineTests {
     func killAndRestart() async throws {
         let stack = try await TestStack.shared.get()
         let topic = "t-kill-\(UInt16.random(in: 0...UInt16.max))"
-        try await stack.createTopic(topic, partitions: 3)
+        try await stack.createTopics(topic, partitions: 3)
         let prefix = "kl\(UInt16.random(in: 0...UInt16.max))"
         let views = try Pipeline.views(topic: topic, prefix: prefix)
         let produced = try await produce(stack, topic: topic, count: 40_000, users: 300, badRate: 0.01, seed: 9)
@@ -130,7 +132,8 @@ struct PipelineTests {
                 name: "worker-\(n)", executable: try Self.workerExecutable(),
                 arguments: ["--views", viewsFile, "--brokers", stack.brokers, "--group", group, "--redis-url", stack.redis.url,
                             "--postgres-url", db, "--batch-size", "400", "--snapshot-seconds", "1", "--metrics-host", "127.0.0.1",
-                            "--metrics-port", String(try Loopback.freePort()), "--log-level", "warning"],
+                            "--metrics-port", String(try Loopback.freePort()), "--log-level", "warning", "--no-create-dead-letter-topics",
+                            "--kafka-property", "session.timeout.ms=6000", "--kafka-property", "heartbeat.interval.ms=500"],
                 logPath: dir + "/worker-\(n).log")
             try await child.start()
             return child
@@ -172,10 +175,11 @@ struct PipelineTests {
     func rebalance() async throws {
         let stack = try await TestStack.shared.get()
         let topic = "t-rebal-\(UInt16.random(in: 0...UInt16.max))"
-        try await stack.createTopic(topic, partitions: 4)
+        try await stack.createTopics(topic, partitions: 4)
         let views = try Pipeline.views(topic: topic, prefix: "rb\(UInt16.random(in: 0...UInt16.max))")
         let db = try await TestStack.shared.freshDatabase()
         var config = WorkerConfiguration(views: views, kafka: stack.kafkaConfig, groupID: "g-\(topic)", redisURL: stack.redis.url, postgresURL: db)
+        config.createDeadLetterTopics = false  // the stack created them
         config.batchSize = 300
         config.snapshotInterval = .milliseconds(500)
         let first = FeatureWorker(configuration: config, logger: logger)

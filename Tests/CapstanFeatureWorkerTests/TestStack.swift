@@ -37,7 +37,9 @@ actor TestStack {
         let admin = try await PostgresConnection.connect(try PostgresConfig(url: stack.postgres.url), logger: logger)
         _ = try await admin.query("CREATE DATABASE \(name)")
         await admin.close()
-        return stack.postgres.url.replacingOccurrences(of: "/\(stack.postgres.database)", with: "/\(name)")
+        let url = stack.postgres.url
+        guard let slash = url.lastIndex(of: "/") else { throw CapstanError(.invalidArgument, "unexpected PostgreSQL URL") }
+        return String(url[..<slash]) + "/" + name
     }
 }
 
