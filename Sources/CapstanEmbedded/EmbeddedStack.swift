@@ -53,11 +53,12 @@ public final class EmbeddedStack: Sendable {
         return EmbeddedStack(directory: directory, redis: startedRedis, postgres: startedPostgres, mockKafka: mock, brokers: mock.bootstrapServers, logger: logger)
     }
 
-    /// Client configuration for the stack's Kafka. With the mock cluster, group membership uses
-    /// short session and heartbeat intervals so rebalances on one machine take seconds.
-    public var kafkaConfig: KafkaConfig {
-        guard mockKafka != nil else { return KafkaConfig(bootstrapServers: brokers) }
-        return KafkaConfig(bootstrapServers: brokers, properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
+    public var kafkaConfig: KafkaConfig { KafkaConfig(bootstrapServers: brokers) }
+
+    /// Consumer-only properties: with the mock cluster, short session and heartbeat intervals so
+    /// group rebalances on one machine take seconds rather than tens of seconds.
+    public var consumerProperties: [String: String] {
+        mockKafka == nil ? [:] : ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
     }
 
     /// Creates a topic on whichever Kafka is in use (an existing topic is left as it is).

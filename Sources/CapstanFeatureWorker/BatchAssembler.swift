@@ -50,7 +50,7 @@ struct BatchAssembler {
         lastSnapshot: inout [TopicPartition: ContinuousClock.Instant], polledAt: ContinuousClock.Instant
     ) -> ComputedBatch {
         var offline = OfflineBatch(groupID: groupID)
-        var newest: [String: [Int: [String: OnlineUpdate]]] = [:]
+        var newest: [String: [Int: [String: (ts: Int64, values: [FeatureValue])]]] = [:]
         var deadLetters: [DeadLetter] = []
         var commitOffsets: [TopicPartition: Int64] = [:]
         var rows: [FeatureRow] = []
@@ -76,11 +76,10 @@ struct BatchAssembler {
                         texts: view.stringFeatures.map { row.values[$0].string })
                 }
                 if view.onlineEnabled {
-                    let update = OnlineUpdate(entity: row.entity, eventTimeMillis: row.eventTimeMillis, values: row.values.map(OnlineLayout.text))
-                    if let existing = newest[message.topic]?[row.view]?[row.entity], existing.eventTimeMillis > row.eventTimeMillis {
+                    if let existing = newest[message.topic]?[row.view]?[row.entity], existing.ts > row.eventTimeMillis {
                         continue
                     }
-                    newest[message.topic, default: [:]][row.view, default: [:]][row.entity] = update
+                    newest[message.topic, default: [:]][row.view, default: [:]][row.entity] = (row.eventTimeMillis, row.values)
                 }
             }
             if let rejection {
@@ -109,8 +108,10 @@ struct BatchAssembler {
             guard let plan = plans[topic]?.plan else { continue }
             for (v, updates) in perView.sorted(by: { $0.key < $1.key }) {
                 let view = plan.views[v]
-                online.append(OnlineWrite(
-                    view: view.name, features: view.features.map(\.name), ttlMillis: view.onlineTTLMillis, updates: Array(updates.values)))
+                let rendered = updates.map { entity, newest in
+                    OnlineUpdate(entity: entity, eventTimeMillis: newest.ts, values: newest.values.map(OnlineLayout.text))
+                }
+                online.append(OnlineWrite(view: view.name, features: view.features.map(\.name), ttlMillis: view.onlineTTLMillis, updates: rendered))
             }
         }
         return ComputedBatch(

@@ -87,7 +87,9 @@ public final class FeatureWorker: Service, Sendable {
                 logger.warning("could not create the dead-letter topics; make sure they exist", metadata: ["error": "\(error)"])
             }
         }
-        let consumer = try KafkaConsumer(config: configuration.kafka, groupID: configuration.groupID, topics: Array(topicPlans.keys).sorted(), logger: logger)
+        var consumerConfig = configuration.kafka
+        consumerConfig.properties.merge(configuration.consumerProperties) { explicit, _ in explicit }
+        let consumer = try KafkaConsumer(config: consumerConfig, groupID: configuration.groupID, topics: Array(topicPlans.keys).sorted(), logger: logger)
         readiness.unblock("feature-worker")
         var session = WorkerSession(
             worker: self, plans: topicPlans, consumer: consumer, producer: producer, online: online, offline: offline)

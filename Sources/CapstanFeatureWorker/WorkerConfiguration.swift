@@ -6,6 +6,9 @@ public struct WorkerConfiguration: Sendable {
     /// The views this worker evaluates (all views of one dependency component, usually one).
     public var views: [FeatureView]
     public var kafka: KafkaConfig
+    /// Properties for the consumer only (not the dead-letter producer). A new group starts at
+    /// the earliest offset, so no event already in the topic is skipped.
+    public var consumerProperties: [String: String] = ["auto.offset.reset": "earliest"]
     /// Consumer group; offsets and window snapshots are kept per group.
     public var groupID: String
     public var redisURL: String

@@ -66,6 +66,7 @@ struct IngestBench: AsyncParsableCommand {
         var config = WorkerConfiguration(views: retargeted, kafka: stack.kafkaConfig, groupID: "bench-ingest", redisURL: stack.redis.url, postgresURL: stack.postgres.url)
 
         config.createDeadLetterTopics = false  // the stack created them
+        config.consumerProperties.merge(stack.consumerProperties) { $1 }
         config.batchSize = batchSize
         config.snapshotInterval = .seconds(3600)
         let worker = FeatureWorker(configuration: config, logger: logger)

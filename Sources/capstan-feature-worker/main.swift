@@ -34,6 +34,9 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
     @Option(help: "Extra librdkafka properties, key=value (repeatable).")
     var kafkaProperty: [String] = []
 
+    @Option(help: "librdkafka properties for the consumer only, key=value (repeatable).")
+    var consumerProperty: [String] = []
+
     @Option(help: "Messages per batch.")
     var batchSize: Int = 10_000
 
@@ -65,17 +68,22 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
         guard let brokers = brokers ?? env["KAFKA_BROKERS"] else { throw ValidationError("set --brokers or KAFKA_BROKERS") }
         guard let redis = redisURL ?? env["CAPSTAN_REDIS_URL"] else { throw ValidationError("set --redis-url or CAPSTAN_REDIS_URL") }
         guard let postgres = postgresURL ?? env["CAPSTAN_POSTGRES_URL"] else { throw ValidationError("set --postgres-url or CAPSTAN_POSTGRES_URL") }
-        var properties: [String: String] = [:]
-        for item in kafkaProperty {
-            guard let eq = item.firstIndex(of: "=") else { throw ValidationError("--kafka-property needs key=value, got \(item)") }
-            properties[String(item[..<eq])] = String(item[item.index(after: eq)...])
+        func parse(_ items: [String], _ flag: String) throws -> [String: String] {
+            var properties: [String: String] = [:]
+            for item in items {
+                guard let eq = item.firstIndex(of: "=") else { throw ValidationError("\(flag) needs key=value, got \(item)") }
+                properties[String(item[..<eq])] = String(item[item.index(after: eq)...])
+            }
+            return properties
         }
+        let properties = try parse(kafkaProperty, "--kafka-property")
         var config = WorkerConfiguration(
             views: try FeatureViewLoader.load(paths: viewPaths), kafka: KafkaConfig(bootstrapServers: brokers, properties: properties),
             groupID: group, redisURL: redis, postgresURL: postgres)
         config.batchSize = batchSize
         config.snapshotInterval = .seconds(snapshotSeconds)
         config.createDeadLetterTopics = createDeadLetterTopics
+        config.consumerProperties.merge(try parse(consumerProperty, "--consumer-property")) { $1 }
         _ = try FeatureWorker.compilePlans(config)  // fail fast with the spec error
 
         let registry = Telemetry.bootstrap()

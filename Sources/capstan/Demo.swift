@@ -69,6 +69,7 @@ struct Demo: AsyncParsableCommand {
         var config = WorkerConfiguration(views: loaded, kafka: stack.kafkaConfig, groupID: "capstan-demo", redisURL: stack.redis.url, postgresURL: stack.postgres.url)
 
         config.createDeadLetterTopics = false  // the stack created them
+        config.consumerProperties.merge(stack.consumerProperties) { $1 }
         config.batchSize = 5_000
         let registry = Telemetry.bootstrap()
         let worker = FeatureWorker(configuration: config, logger: logger)

@@ -34,6 +34,7 @@ struct PipelineTests {
         let db = try await TestStack.shared.freshDatabase()
         var config = WorkerConfiguration(views: views, kafka: stack.kafkaConfig, groupID: "g-\(topic)", redisURL: stack.redis.url, postgresURL: db)
         config.createDeadLetterTopics = false  // the stack created them
+        config.consumerProperties.merge(stack.consumerProperties) { $1 }
         config.batchSize = 700
         let stats = try await Pipeline.runWorker(config, until: produced)
         #expect(stats.events == produced)
@@ -96,6 +97,7 @@ struct PipelineTests {
         let db = try await TestStack.shared.freshDatabase()
         var config = WorkerConfiguration(views: views, kafka: stack.kafkaConfig, groupID: "g-\(topic)", redisURL: stack.redis.url, postgresURL: db)
         config.createDeadLetterTopics = false  // the stack created them
+        config.consumerProperties.merge(stack.consumerProperties) { $1 }
         let stats = try await Pipeline.runWorker(config, until: 1 + bad.count)
         #expect(stats.deadLettered == bad.count)
 
@@ -133,7 +135,7 @@ struct PipelineTests {
                 arguments: ["--views", viewsFile, "--brokers", stack.brokers, "--group", group, "--redis-url", stack.redis.url,
                             "--postgres-url", db, "--batch-size", "400", "--snapshot-seconds", "1", "--metrics-host", "127.0.0.1",
                             "--metrics-port", String(try Loopback.freePort()), "--log-level", "warning", "--no-create-dead-letter-topics",
-                            "--kafka-property", "session.timeout.ms=6000", "--kafka-property", "heartbeat.interval.ms=500"],
+                            "--consumer-property", "session.timeout.ms=6000", "--consumer-property", "heartbeat.interval.ms=500"],
                 logPath: dir + "/worker-\(n).log")
             try await child.start()
             return child
@@ -180,6 +182,7 @@ struct PipelineTests {
         let db = try await TestStack.shared.freshDatabase()
         var config = WorkerConfiguration(views: views, kafka: stack.kafkaConfig, groupID: "g-\(topic)", redisURL: stack.redis.url, postgresURL: db)
         config.createDeadLetterTopics = false  // the stack created them
+        config.consumerProperties.merge(stack.consumerProperties) { $1 }
         config.batchSize = 300
         config.snapshotInterval = .milliseconds(500)
         let first = FeatureWorker(configuration: config, logger: logger)

@@ -36,7 +36,9 @@ public struct FeaturePlan: Sendable {
         public var declaredFields: [Int]
         public var requiredFields: [Int]
         /// Features in declared order.
-        public var features: [Feature]
+        public var features: [Feature] {
+            didSet { updateLayout() }
+        }
         public var windows: [WindowDefinition]
         public var dependsOn: [Int]
         public var allowedLatenessMillis: Int64
@@ -46,8 +48,13 @@ public struct FeaturePlan: Sendable {
 
         /// Positions (into `features`) of the features stored as numbers (number and bool) and
         /// as text, in declared order: the offline row layout.
-        public var numericFeatures: [Int] { features.indices.filter { features[$0].type != .string } }
-        public var stringFeatures: [Int] { features.indices.filter { features[$0].type == .string } }
+        public private(set) var numericFeatures: [Int] = []
+        public private(set) var stringFeatures: [Int] = []
+
+        mutating func updateLayout() {
+            numericFeatures = features.indices.filter { features[$0].type != .string }
+            stringFeatures = features.indices.filter { features[$0].type == .string }
+        }
     }
 
     public enum Step: Sendable {
