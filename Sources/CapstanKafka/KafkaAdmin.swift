@@ -21,18 +21,23 @@ public actor KafkaAdmin {
     private let thread = DedicatedThreadExecutor(name: "capstan.kafka.admin")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 
-    private var rk: OpaquePointer?
+    private let rkBox = HandleBox()
+    private var rk: OpaquePointer? {
+        get { rkBox.pointer }
+        set { rkBox.pointer = newValue }
+    }
     private let context: ClientContext
 
     public init(config: KafkaConfig, logger: Logger) throws(CapstanError) {
         context = ClientContext(logger: logger, client: "admin")
         let conf = try config.makeConf(client: "admin", fixed: [])
         context.install(on: conf)
-        rk = try makeHandle(RD_KAFKA_PRODUCER, conf, client: "admin")
+        rkBox.pointer = try makeHandle(RD_KAFKA_PRODUCER, conf, client: "admin")
     }
 
-    isolated deinit {
-        if let rk { rd_kafka_destroy(rk) }
+    deinit {
+        // No other reference exists, so the handle is ours (see HandleBox).
+        if let rk = rkBox.pointer { rd_kafka_destroy(rk) }
         thread.shutdown()
     }
 

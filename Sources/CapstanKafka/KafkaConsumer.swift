@@ -27,7 +27,11 @@ public actor KafkaConsumer {
     private let thread = DedicatedThreadExecutor(name: "capstan.kafka.consumer")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 
-    private var rk: OpaquePointer?
+    private let rkBox = HandleBox()
+    private var rk: OpaquePointer? {
+        get { rkBox.pointer }
+        set { rkBox.pointer = newValue }
+    }
     private let context: ClientContext
     private let recorder: RebalanceRecorder
     private let logger: Logger
@@ -71,13 +75,13 @@ public actor KafkaConsumer {
             rd_kafka_destroy(rk)
             throw CapstanError(.invalidArgument, "Kafka consumer: could not subscribe to \(topics): \(errorText(err))")
         }
-        self.rk = rk
+        rkBox.pointer = rk
     }
 
-    isolated deinit {
-        // Runs on the consumer's thread. Only does work without close(); leaving the group
-        // blocks briefly.
-        if let rk {
+    deinit {
+        // Only does work without close(); leaving the group blocks briefly. No other reference
+        // exists, so the handle is ours (see HandleBox).
+        if let rk = rkBox.pointer {
             recorder.beginClosing()
             _ = rd_kafka_assign(rk, nil)
             _ = rd_kafka_consumer_close(rk)

@@ -16,8 +16,16 @@ public actor KafkaMockCluster {
     public nonisolated let bootstrapServers: String
     public nonisolated let brokerCount: Int
 
-    private var rk: OpaquePointer?
-    private var cluster: OpaquePointer?
+    private let rkBox = HandleBox()
+    private let clusterBox = HandleBox()
+    private var rk: OpaquePointer? {
+        get { rkBox.pointer }
+        set { rkBox.pointer = newValue }
+    }
+    private var cluster: OpaquePointer? {
+        get { clusterBox.pointer }
+        set { clusterBox.pointer = newValue }
+    }
     private let context: ClientContext
 
     /// Starts a mock cluster with `brokers` brokers.
@@ -35,14 +43,17 @@ public actor KafkaMockCluster {
             rd_kafka_destroy(rk)
             throw CapstanError(.unavailable, "Kafka mock cluster: librdkafka could not start the mock brokers")
         }
-        self.rk = rk
-        self.cluster = cluster
+        rkBox.pointer = rk
+        clusterBox.pointer = cluster
         brokerCount = brokers
         bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
     }
 
-    isolated deinit {
-        destroy()
+    deinit {
+        // The last reference is gone, so no isolated method can run concurrently: the handles
+        // are ours (see HandleBox for why this is not an isolated deinit).
+        if let cluster = clusterBox.pointer { rd_kafka_mock_cluster_destroy(cluster) }
+        if let rk = rkBox.pointer { rd_kafka_destroy(rk) }
         thread.shutdown()
     }
 

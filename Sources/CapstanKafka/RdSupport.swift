@@ -120,3 +120,4 @@ extension Duration {
 struct RdHandle: @unchecked Sendable {
     let pointer: OpaquePointer
 }
+

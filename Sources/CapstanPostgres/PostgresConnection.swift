@@ -26,7 +26,11 @@ public actor PostgresConnection {
     public nonisolated let config: PostgresConfig
     let logger: Logger
     private let notices: NoticeSink
-    private var handle: OpaquePointer?
+    private let handleBox = HandleBox()
+    private var handle: OpaquePointer? {
+        get { handleBox.pointer }
+        set { handleBox.pointer = newValue }
+    }
     private var closed = false
     private(set) var inTransaction = false
     private var backoff = Backoff()
@@ -41,11 +45,12 @@ public actor PostgresConnection {
         self.thread = DedicatedThreadExecutor(name: "capstan.postgres")
     }
 
-    isolated deinit {
-        // Runs on the connection's thread. The executor is stopped here rather than in `close()`:
-        // work submitted to a stopped executor is dropped, so a call made after `close()` would
-        // hang instead of throwing `.closed`. Once the actor is gone nothing can submit work.
-        if let handle { PQfinish(handle) }
+    deinit {
+        // The executor is stopped here rather than in `close()`: work submitted to a stopped
+        // executor is dropped, so a call made after `close()` would hang instead of throwing
+        // `.closed`. Once the actor is gone nothing can submit work, and the handle is ours
+        // (see HandleBox for why this is not an isolated deinit).
+        if let handle = handleBox.pointer { PQfinish(handle) }
         thread.shutdown()
     }
 

@@ -11,6 +11,7 @@ import CapstanStore
 import CapstanTelemetry
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// `capstan demo`: the main job on the embedded default. Starts redis-server, a private
 /// PostgreSQL and the Kafka mock cluster (or uses KAFKA_BROKERS), loads the example
@@ -75,7 +76,8 @@ struct Demo: AsyncParsableCommand {
         let worker = FeatureWorker(configuration: config, logger: logger)
         let port = metricsPort == 0 ? try Loopback.freePort() : metricsPort
         let ops = OpsServer.application(host: "127.0.0.1", port: port, registry: registry, readiness: worker.readiness, logger: logger)
-        let opsTask = Task { try await ops.runService() }
+        let services = ServiceGroup(configuration: .init(services: [.init(service: ops)], logger: logger))
+        let opsTask = Task { try await services.run() }
         let workerTask = Task { try await worker.run() }
 
         let generator = EventGenerator(
@@ -102,7 +104,8 @@ struct Demo: AsyncParsableCommand {
         try await printOffline(stack: stack, logger: logger)
         let dlqTopic = loaded.first?.spec.source.kafka.map { $0.deadLetterTopic ?? "\($0.topic).dlq" } ?? "\(topic).dlq"
         try await printDeadLetters(stack: stack, topic: dlqTopic, counted: stats.deadLettered, logger: logger)
-        opsTask.cancel()
+        await services.triggerGracefulShutdown()
+        try? await opsTask.value
     }
 
     func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
@@ -146,15 +149,23 @@ struct Demo: AsyncParsableCommand {
     }
 
     func printDeadLetters(stack: EmbeddedStack, topic: String, counted: Int, logger: Logger) async throws {
-        let consumer = try KafkaConsumer(config: stack.kafkaConfig, groupID: "capstan-demo-dlq-reader", topics: [topic], logger: logger)
+        var config = stack.kafkaConfig
+        config.properties.merge(stack.consumerProperties) { $1 }
+        let consumer = try KafkaConsumer(config: config, groupID: "capstan-demo-dlq-reader", topics: [topic], logger: logger)
         var count = 0
         var reasons: [String: Int] = [:]
         var idleSince = ContinuousClock.now
-        while ContinuousClock.now - idleSince < .seconds(3) {
+        var assigned = false
+        let deadline = ContinuousClock.now + .seconds(60)
+        // Joining the group takes a few seconds; after that, stop once nothing arrives for 2 s.
+        while ContinuousClock.now < deadline, !assigned || ContinuousClock.now - idleSince < .seconds(2) {
             let result = try await consumer.poll(maxMessages: 1000, timeout: .milliseconds(200))
             for event in result.rebalance {
                 switch event {
-                case .assigned(let parts): try await consumer.completeAssignment(Dictionary(uniqueKeysWithValues: parts.map { ($0, Int64?.some(0)) }))
+                case .assigned(let parts):
+                    try await consumer.completeAssignment(Dictionary(uniqueKeysWithValues: parts.map { ($0, Int64?.some(0)) }))
+                    assigned = true
+                    idleSince = ContinuousClock.now
                 case .revoked: try await consumer.completeRevocation()
                 }
             }
