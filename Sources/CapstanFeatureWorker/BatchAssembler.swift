@@ -45,46 +45,77 @@ struct BatchAssembler {
     var plans: [String: TopicPlan]
     var snapshotInterval: Duration
 
+    /// Per-view facts the assembly loop needs, copied out of the plan once per topic.
+    struct ViewLayout {
+        var name: String
+        var version: Int32
+        var numeric: [Int]
+        var strings: [Int]
+        var offline: Bool
+        var online: Bool
+        var deadLetterTopic: String?
+    }
+
     func assemble(
         _ messages: [KafkaMessage], processors: [TopicPartition: PartitionProcessor],
         lastSnapshot: inout [TopicPartition: ContinuousClock.Instant], polledAt: ContinuousClock.Instant
     ) -> ComputedBatch {
         var offline = OfflineBatch(groupID: groupID)
-        var newest: [String: [Int: [String: (ts: Int64, values: [FeatureValue])]]] = [:]
+        var newest: [String: [[String: (ts: Int64, values: [FeatureValue])]]] = [:]
+        var layouts: [String: [ViewLayout]] = [:]
         var deadLetters: [DeadLetter] = []
         var commitOffsets: [TopicPartition: Int64] = [:]
         var rows: [FeatureRow] = []
         var processed = 0
         let now = EpochMillis.now()
+        var currentTopic = ""
+        var views: [ViewLayout] = []
+        var source = ""
+        var perView: [[String: (ts: Int64, values: [FeatureValue])]] = []
+        func flush() {
+            if !currentTopic.isEmpty { newest[currentTopic] = perView }
+        }
         for message in messages {
+            if message.topic != currentTopic {
+                flush()
+                guard let topicPlan = plans[message.topic] else { continue }
+                currentTopic = message.topic
+                source = topicPlan.source
+                if layouts[currentTopic] == nil {
+                    layouts[currentTopic] = topicPlan.plan.views.enumerated().map { v, view in
+                        ViewLayout(
+                            name: view.name, version: topicPlan.versions[v], numeric: view.numericFeatures, strings: view.stringFeatures,
+                            offline: view.offlineEnabled, online: view.onlineEnabled, deadLetterTopic: view.deadLetterTopic)
+                    }
+                }
+                views = layouts[currentTopic]!
+                perView = newest[currentTopic] ?? Array(repeating: [:], count: views.count)
+            }
             let tp = TopicPartition(topic: message.topic, partition: message.partition)
-            guard let processor = processors[tp], let topicPlan = plans[message.topic] else { continue }
-            let plan = topicPlan.plan
+            guard let processor = processors[tp] else { continue }
             rows.removeAll(keepingCapacity: true)
             let rejection = message.value.withUnsafeBytes { processor.process($0, rows: &rows) }
             let keyText = message.key.map { String(decoding: $0, as: UTF8.self) }
             offline.appendRawEvent(
-                source: topicPlan.source, partition: message.partition, offset: message.offset, entity: keyText,
+                source: source, partition: message.partition, offset: message.offset, entity: keyText,
                 receivedMillis: now, payload: message.value)
             for row in rows {
-                let view = plan.views[row.view]
-                if view.offlineEnabled {
+                let view = views[row.view]
+                if view.offline {
                     offline.appendFeatureRow(
                         view: view.name, entity: row.entity, eventTimeMillis: row.eventTimeMillis, createdMillis: now,
-                        definitionVersion: topicPlan.versions[row.view], source: topicPlan.source, partition: message.partition,
-                        offset: message.offset, numbers: view.numericFeatures.map { Self.number(row.values[$0]) },
-                        texts: view.stringFeatures.map { row.values[$0].string })
+                        definitionVersion: view.version, source: source, partition: message.partition,
+                        offset: message.offset, numbers: view.numeric.map { Self.number(row.values[$0]) },
+                        texts: view.strings.map { row.values[$0].string })
                 }
-                if view.onlineEnabled {
-                    if let existing = newest[message.topic]?[row.view]?[row.entity], existing.ts > row.eventTimeMillis {
-                        continue
-                    }
-                    newest[message.topic, default: [:]][row.view, default: [:]][row.entity] = (row.eventTimeMillis, row.values)
+                if view.online {
+                    if let existing = perView[row.view][row.entity], existing.ts > row.eventTimeMillis { continue }
+                    perView[row.view][row.entity] = (row.eventTimeMillis, row.values)
                 }
             }
             if let rejection {
-                let dlq = rejection.views.first.flatMap { name in plan.views.first { $0.name == name }?.deadLetterTopic }
-                    ?? plan.views.first?.deadLetterTopic ?? "\(message.topic).dlq"
+                let dlq = rejection.views.first.flatMap { name in views.first { $0.name == name }?.deadLetterTopic }
+                    ?? views.first?.deadLetterTopic ?? "\(message.topic).dlq"
                 deadLetters.append(DeadLetter(
                     topic: dlq, key: message.key, payload: message.value,
                     headers: [
@@ -93,10 +124,11 @@ struct BatchAssembler {
                         ("capstan.source", Array("\(message.topic)/\(message.partition)/\(message.offset)".utf8)),
                     ]))
             }
-            if rejection == nil || rejection!.views.count < plan.views.count { processed += 1 }
+            if rejection == nil || rejection!.views.count < views.count { processed += 1 }
             offline.advance(.init(topic: message.topic, partition: message.partition), to: message.offset + 1)
             commitOffsets[tp] = message.offset + 1
         }
+        flush()
         for (tp, next) in commitOffsets {
             guard let processor = processors[tp] else { continue }
             if let last = lastSnapshot[tp], polledAt - last < snapshotInterval { continue }
@@ -106,7 +138,7 @@ struct BatchAssembler {
         var online: [OnlineWrite] = []
         for (topic, perView) in newest {
             guard let plan = plans[topic]?.plan else { continue }
-            for (v, updates) in perView.sorted(by: { $0.key < $1.key }) {
+            for (v, updates) in perView.enumerated() where !updates.isEmpty {
                 let view = plan.views[v]
                 let rendered = updates.map { entity, newest in
                     OnlineUpdate(entity: entity, eventTimeMillis: newest.ts, values: newest.values.map(OnlineLayout.text))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CapstanAPI
+import CapstanCore
 import CapstanEmbedded
 import CapstanFeatureWorker
 import CapstanGenerator
@@ -53,15 +54,15 @@ struct IngestBench: AsyncParsableCommand {
 
     func measure(stack: EmbeddedStack, views retargeted: [FeatureView], topic: String, logger: Logger) async throws {
         try await stack.createTopics(topic, partitions: partitions)
-        print("ingest benchmark: \(events) events, \(users) users, \(partitions) partitions, views: \(retargeted.map(\.name).joined(separator: ", "))")
+        Console.line("ingest benchmark: \(events) events, \(users) users, \(partitions) partitions, views: \(retargeted.map(\.name).joined(separator: ", "))")
 
         let generator = EventGenerator(kafka: stack.kafkaConfig, topic: topic, producers: 2, rate: 0, users: FakeUsers(users: users, badEventRate: 0))
         let loadReport = try await generator.run(count: events, duration: nil, logger: logger)
         guard loadReport.failed == 0 else { throw ValidationError("\(loadReport.failed) events failed to load") }
-        print("loaded \(loadReport.delivered) events in \(String(format: "%.1f", loadReport.seconds)) s")
+        Console.line("loaded \(loadReport.delivered) events in \(String(format: "%.1f", loadReport.seconds)) s")
 
         let ceiling = try await rawConsumeRate(stack: stack, topic: topic, expected: loadReport.delivered, logger: logger)
-        print("ceiling: raw librdkafka consume \(Int(ceiling)) events/s")
+        Console.line("ceiling: raw librdkafka consume \(Int(ceiling)) events/s")
 
         var config = WorkerConfiguration(views: retargeted, kafka: stack.kafkaConfig, groupID: "bench-ingest", redisURL: stack.redis.url, postgresURL: stack.postgres.url)
 
@@ -82,11 +83,11 @@ struct IngestBench: AsyncParsableCommand {
         let rate = Double(stats.events) / elapsed
         let busy = stats.poll + stats.compute + stats.redis + stats.postgres + stats.restore
         func share(_ x: Double) -> String { String(format: "%.0f%%", busy > 0 ? 100 * x / busy : 0) }
-        print("end to end: \(stats.events) events in \(String(format: "%.2f", elapsed)) s = \(Int(rate)) events/s (\(stats.featureRows) feature rows, \(stats.batches) batches)")
-        print("stage time (s): poll \(f(stats.poll)), compute \(f(stats.compute)), redis \(f(stats.redis)), postgres \(f(stats.postgres)), restore \(f(stats.restore))")
-        print("stage share: poll \(share(stats.poll)), compute \(share(stats.compute)), redis \(share(stats.redis)), postgres \(share(stats.postgres)) (redis overlaps compute; postgres commits are serial)")
-        print(String(format: "ratio to ceiling: %.2f", rate / ceiling))
-        print("RESULT ingest events_per_s=\(Int(rate)) ceiling_per_s=\(Int(ceiling))")
+        Console.line("end to end: \(stats.events) events in \(String(format: "%.2f", elapsed)) s = \(Int(rate)) events/s (\(stats.featureRows) feature rows, \(stats.batches) batches)")
+        Console.line("stage time (s): poll \(f(stats.poll)), compute \(f(stats.compute)), redis \(f(stats.redis)), postgres \(f(stats.postgres)), restore \(f(stats.restore))")
+        Console.line("stage share: poll \(share(stats.poll)), compute \(share(stats.compute)), redis \(share(stats.redis)), postgres \(share(stats.postgres)) (redis overlaps compute; postgres commits are serial)")
+        Console.line(String(format: "ratio to ceiling: %.2f", rate / ceiling))
+        Console.line("RESULT ingest events_per_s=\(Int(rate)) ceiling_per_s=\(Int(ceiling))")
     }
 
     func f(_ x: Double) -> String { String(format: "%.2f", x) }

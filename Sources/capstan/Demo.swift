@@ -63,8 +63,8 @@ struct Demo: AsyncParsableCommand {
     }
 
     func demo(stack: EmbeddedStack, loaded: [FeatureView], topic: String, logger: Logger) async throws {
-        print("Capstan demo: embedded redis-server on 127.0.0.1:\(stack.redis.port), PostgreSQL on 127.0.0.1:\(stack.postgres.port), Kafka \(stack.mockKafka == nil ? "at \(stack.brokers)" : "mock cluster at \(stack.brokers)")")
-        print("feature views: \(loaded.map(\.name).joined(separator: ", "))")
+        Console.line("Capstan demo: embedded redis-server on 127.0.0.1:\(stack.redis.port), PostgreSQL on 127.0.0.1:\(stack.postgres.port), Kafka \(stack.mockKafka == nil ? "at \(stack.brokers)" : "mock cluster at \(stack.brokers)")")
+        Console.line("feature views: \(loaded.map(\.name).joined(separator: ", "))")
         try await stack.createTopics(topic, partitions: partitions)
 
         var config = WorkerConfiguration(views: loaded, kafka: stack.kafkaConfig, groupID: "capstan-demo", redisURL: stack.redis.url, postgresURL: stack.postgres.url)
@@ -84,7 +84,7 @@ struct Demo: AsyncParsableCommand {
             kafka: stack.kafkaConfig, topic: topic, producers: 2, rate: rate, users: FakeUsers(users: users, badEventRate: badRate))
         let started = ContinuousClock.now
         let report = try await generator.run(count: nil, duration: .milliseconds(Int64(seconds * 1000)), logger: logger)
-        print("generated \(report.sent) events in \(String(format: "%.1f", report.seconds)) s (\(Int(report.eventsPerSecond)) events/s, \(report.failed) failed deliveries)")
+        Console.line("generated \(report.sent) events in \(String(format: "%.1f", report.seconds)) s (\(Int(report.eventsPerSecond)) events/s, \(report.failed) failed deliveries)")
 
         // Wait until the worker has consumed everything, then stop it (which drains and commits).
         let deadline = ContinuousClock.now + .seconds(120)
@@ -97,8 +97,8 @@ struct Demo: AsyncParsableCommand {
         let elapsed = (ContinuousClock.now - started)
         let stats = worker.metrics.stageTimes
         let secondsElapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print("worker: \(stats.events) events in \(stats.batches) batches, end to end \(Int(Double(stats.events) / secondsElapsed)) events/s; busy time: compute \(fmt(stats.compute)) s, redis \(fmt(stats.redis)) s, postgres \(fmt(stats.postgres)) s")
-        print("metrics were served at http://127.0.0.1:\(port)/metrics")
+        Console.line("worker: \(stats.events) events in \(stats.batches) batches, end to end \(Int(Double(stats.events) / secondsElapsed)) events/s; busy time: compute \(fmt(stats.compute)) s, redis \(fmt(stats.redis)) s, postgres \(fmt(stats.postgres)) s")
+        Console.line("metrics were served at http://127.0.0.1:\(port)/metrics")
 
         try await printOnline(stack: stack, views: loaded, logger: logger)
         try await printOffline(stack: stack, logger: logger)
@@ -114,12 +114,12 @@ struct Demo: AsyncParsableCommand {
         let connection = try await RedisConnection.connect(try RedisConfig(url: stack.redis.url), logger: logger)
         defer { Task { await connection.close() } }
         let user = "u42"
-        print("online features of user \(user) (Redis hashes cap:{view}:\(user)):")
+        Console.line("online features of user \(user) (Redis hashes cap:{view}:\(user)):")
         for view in views {
             let key = OnlineLayout.key(view: view.name, entity: user)
             let reply = try await connection.command(["HGETALL", key])
             guard case .array(let items) = reply, !items.isEmpty else {
-                print("  \(view.name): (none)")
+                Console.line("  \(view.name): (none)")
                 continue
             }
             var fields: [(String, String)] = []
@@ -132,7 +132,7 @@ struct Demo: AsyncParsableCommand {
             }
             let order = ["_ts"] + view.spec.features.map(\.name)
             let shown = order.compactMap { name in fields.first { $0.0 == name }.map { name == "_ts" ? "event_time=\(EpochMillisText.format($0.1))" : "\(name)=\($0.1)" } }
-            print("  \(view.name): \(shown.joined(separator: " "))")
+            Console.line("  \(view.name): \(shown.joined(separator: " "))")
         }
     }
 
@@ -140,12 +140,12 @@ struct Demo: AsyncParsableCommand {
         let connection = try await PostgresConnection.connect(try PostgresConfig(url: stack.postgres.url), logger: logger)
         defer { Task { await connection.close() } }
         let rows = try await connection.query("SELECT view, count(*), count(DISTINCT entity) FROM capstan_feature_rows GROUP BY view ORDER BY view")
-        print("offline rows (PostgreSQL capstan_feature_rows):")
+        Console.line("offline rows (PostgreSQL capstan_feature_rows):")
         for row in rows {
-            print("  \(row.string(at: 0) ?? "?"): \(try row.int64(at: 1) ?? 0) rows, \(try row.int64(at: 2) ?? 0) entities")
+            Console.line("  \(row.string(at: 0) ?? "?"): \(try row.int64(at: 1) ?? 0) rows, \(try row.int64(at: 2) ?? 0) entities")
         }
         let raw = try await connection.query("SELECT count(*) FROM capstan_raw_events")
-        print("raw event log: \(try raw.first?.int64(at: 0) ?? 0) events")
+        Console.line("raw event log: \(try raw.first?.int64(at: 0) ?? 0) events")
     }
 
     func printDeadLetters(stack: EmbeddedStack, topic: String, counted: Int, logger: Logger) async throws {
@@ -180,8 +180,8 @@ struct Demo: AsyncParsableCommand {
             }
         }
         await consumer.close()
-        print("dead letters: \(count) in topic \(topic) (worker counted \(counted)); reasons:")
-        for (reason, n) in reasons.sorted(by: { $0.value > $1.value }).prefix(5) { print("  \(n) × \(reason)") }
+        Console.line("dead letters: \(count) in topic \(topic) (worker counted \(counted)); reasons:")
+        for (reason, n) in reasons.sorted(by: { $0.value > $1.value }).prefix(5) { Console.line("  \(n) × \(reason)") }
     }
 }
 

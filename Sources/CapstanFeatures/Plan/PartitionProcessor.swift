@@ -6,18 +6,51 @@ import CapstanCore
 /// One instance per Kafka partition (an entity's events all arrive on one partition, in order),
 /// used by one task at a time. Processing is deterministic: the same events in the same order
 /// from the same snapshot give the same rows, which is what makes restarts exact.
+///
+/// This is the worker's hot loop: per-view facts are copied once into small arrays, each
+/// view's entity is looked up once per event, and window states live in one flat array per view.
 public final class PartitionProcessor {
     public let plan: FeaturePlan
     private let parser: JSONEventParser
     private var fieldValues: [JSONField] = []
     private var slots: [FeatureValue]
     private var fieldErrors: [String?]
-    var viewState: [[String: EntityState]]
     private var rejected: [String?]
+    private var entities: [String]
+    private var entityIndex: [Int]
+    private let steps: [FeaturePlan.Step]
+    private let hot: [ViewHot]
+    var states: [ViewState]
 
-    struct EntityState {
-        var maxTs: Int64
-        var windows: [SlidingWindowState]
+    /// Per-view facts the hot loop reads (no strings, no nested specs).
+    struct ViewHot {
+        var entityField: Int
+        var eventTimeSlot: Int
+        var lateness: Int64
+        var windows: [WindowDefinition]
+        var featureSlots: [Int]
+    }
+
+    /// Window state of one view: entity → dense index, and per index the newest event time and
+    /// `windowCount` window states (flat, entity-major).
+    final class ViewState {
+        var index: [String: Int] = [:]
+        var entityIDs: [String] = []
+        var maxTs: [Int64] = []
+        var windows: [SlidingWindowState] = []
+        let windowCount: Int
+
+        init(windowCount: Int) { self.windowCount = windowCount }
+
+        func slot(for entity: String) -> Int {
+            if let i = index[entity] { return i }
+            let i = entityIDs.count
+            index[entity] = i
+            entityIDs.append(entity)
+            maxTs.append(Int64.min / 2)
+            for _ in 0..<windowCount { windows.append(SlidingWindowState()) }
+            return i
+        }
     }
 
     public init(plan: FeaturePlan) {
@@ -25,12 +58,19 @@ public final class PartitionProcessor {
         parser = JSONEventParser(fields: plan.fields.map(\.name))
         slots = [FeatureValue](repeating: .null, count: plan.slotCount)
         fieldErrors = [String?](repeating: nil, count: plan.fields.count)
-        viewState = [[String: EntityState]](repeating: [:], count: plan.views.count)
         rejected = [String?](repeating: nil, count: plan.views.count)
+        entities = [String](repeating: "", count: plan.views.count)
+        entityIndex = [Int](repeating: -1, count: plan.views.count)
+        steps = plan.steps
+        hot = plan.views.map {
+            ViewHot(entityField: $0.entityField, eventTimeSlot: $0.eventTimeSlot, lateness: $0.allowedLatenessMillis,
+                    windows: $0.windows, featureSlots: $0.features.map(\.slot))
+        }
+        states = plan.views.map { ViewState(windowCount: $0.windows.count) }
     }
 
-    /// Number of entities with window state, per view.
-    public var entityCounts: [Int] { viewState.map(\.count) }
+    /// Number of entities with state, per view.
+    public var entityCounts: [Int] { states.map(\.entityIDs.count) }
 
     /// Processes one event. Rows for the views that accepted it are appended to `rows`; the
     /// returned rejection (if any) names the views that did not and why.
@@ -41,62 +81,74 @@ public final class PartitionProcessor {
             return EventRejection(views: plan.views.map(\.name), reason: error.message)
         }
         loadFields()
+        let viewCount = hot.count
         var anyRejected = false
-        for v in plan.views.indices {
+        for v in 0..<viewCount {
             rejected[v] = validate(v)
             if rejected[v] != nil { anyRejected = true }
         }
         // Lateness is checked before any window state changes.
-        var entities = [String](repeating: "", count: plan.views.count)
-        for v in plan.views.indices where rejected[v] == nil {
-            let view = plan.views[v]
-            entities[v] = entityString(slots[view.entityField])
-            let ts = Int64(slots[view.eventTimeSlot].number ?? 0)
-            if let state = viewState[v][entities[v]], ts < state.maxTs - view.allowedLatenessMillis {
-                rejected[v] = "event time \(EpochMillis.format(ts)) is more than allowedLateness (\(view.spec.allowedLateness?.text ?? "1h")) behind the newest event of entity '\(entities[v])' (\(EpochMillis.format(state.maxTs)))"
-                anyRejected = true
+        var lastEntityField = -1
+        var lastEntity = ""
+        for v in 0..<viewCount where rejected[v] == nil {
+            let field = hot[v].entityField
+            if field != lastEntityField {
+                lastEntity = entityString(slots[field])
+                lastEntityField = field
+            }
+            entities[v] = lastEntity
+            let state = states[v]
+            let ts = Int64(slots[hot[v].eventTimeSlot].number ?? 0)
+            if let i = state.index[lastEntity] {
+                entityIndex[v] = i
+                if ts < state.maxTs[i] - hot[v].lateness {
+                    rejected[v] = lateReason(v, ts: ts, newest: state.maxTs[i])
+                    anyRejected = true
+                }
+            } else {
+                entityIndex[v] = -1
             }
         }
         if anyRejected { propagateRejections() }
+        for v in 0..<viewCount where rejected[v] == nil && entityIndex[v] < 0 {
+            entityIndex[v] = states[v].slot(for: entities[v])
+        }
 
         slots.withUnsafeMutableBufferPointer { buffer in
-            for step in plan.steps {
+            let readable = UnsafeBufferPointer(buffer)
+            for step in steps {
                 switch step {
                 case .expression(let v, let slot, let expr):
                     guard rejected[v] == nil else { continue }
-                    buffer[slot] = expr.evaluate(UnsafeBufferPointer(buffer))
+                    buffer[slot] = expr.evaluate(readable)
                 case .window(let v, let w, let slot, let of, let filter):
                     guard rejected[v] == nil else { continue }
-                    let view = plan.views[v]
-                    let ts = Int64(buffer[view.eventTimeSlot].number ?? 0)
-                    let passes = filter.map { $0.evaluate(UnsafeBufferPointer(buffer)) == .bool(true) } ?? true
-                    let value = of?.evaluate(UnsafeBufferPointer(buffer)) ?? .null
-                    let def = view.windows[w]
-                    let windowCount = view.windows.count
-                    buffer[slot] = mutateWindow(view: v, entity: entities[v], window: w, count: windowCount) { state in
-                        if passes { _ = state.add(ts: ts, value: value, def) } else { _ = state.observe(ts: ts, def) }
-                        return state.aggregate(asOf: ts, def)
-                    }
+                    let ts = Int64(buffer[hot[v].eventTimeSlot].number ?? 0)
+                    let passes = filter.map { $0.evaluate(readable) == .bool(true) } ?? true
+                    let value = of?.evaluate(readable) ?? .null
+                    let def = hot[v].windows[w]
+                    let state = states[v]
+                    let at = entityIndex[v] * state.windowCount + w
+                    if passes { _ = state.windows[at].add(ts: ts, value: value, def) } else { _ = state.windows[at].observe(ts: ts, def) }
+                    buffer[slot] = state.windows[at].aggregate(asOf: ts, def)
                 }
             }
         }
-        for v in plan.views.indices where rejected[v] == nil {
-            let view = plan.views[v]
-            let ts = Int64(slots[view.eventTimeSlot].number ?? 0)
-            if viewState[v][entities[v]] == nil {
-                viewState[v][entities[v]] = EntityState(maxTs: ts, windows: [SlidingWindowState](repeating: SlidingWindowState(), count: view.windows.count))
-            } else if ts > viewState[v][entities[v]]!.maxTs {
-                viewState[v][entities[v]]!.maxTs = ts
-            }
+        for v in 0..<viewCount where rejected[v] == nil {
+            let ts = Int64(slots[hot[v].eventTimeSlot].number ?? 0)
+            let state = states[v]
+            let i = entityIndex[v]
+            if ts > state.maxTs[i] { state.maxTs[i] = ts }
+            let featureSlots = hot[v].featureSlots
             var values = [FeatureValue]()
-            values.reserveCapacity(view.features.count)
-            for feature in view.features { values.append(slots[feature.slot]) }
+            values.reserveCapacity(featureSlots.count)
+            for slot in featureSlots { values.append(slots[slot]) }
             rows.append(FeatureRow(view: v, entity: entities[v], eventTimeMillis: ts, values: values))
         }
         guard anyRejected else { return nil }
         var names: [String] = []
         var reasons: [String] = []
-        for v in plan.views.indices {
+        for v in 0..<viewCount {
             if let reason = rejected[v] {
                 names.append(plan.views[v].name)
                 reasons.append("view \(plan.views[v].name): \(reason)")
@@ -105,12 +157,8 @@ public final class PartitionProcessor {
         return EventRejection(views: names, reason: reasons.joined(separator: "; "))
     }
 
-    @inline(__always)
-    private func mutateWindow(view v: Int, entity: String, window w: Int, count: Int, _ body: (inout SlidingWindowState) -> FeatureValue) -> FeatureValue {
-        if viewState[v][entity] == nil {
-            viewState[v][entity] = EntityState(maxTs: Int64.min / 2, windows: [SlidingWindowState](repeating: SlidingWindowState(), count: count))
-        }
-        return body(&viewState[v][entity]!.windows[w])
+    private func lateReason(_ v: Int, ts: Int64, newest: Int64) -> String {
+        "event time \(EpochMillis.format(ts)) is more than allowedLateness (\(plan.views[v].spec.allowedLateness?.text ?? "1h")) behind the newest event of entity '\(entities[v])' (\(EpochMillis.format(newest)))"
     }
 
     private func loadFields() {
@@ -160,7 +208,15 @@ public final class PartitionProcessor {
         switch (view.eventTimeFormat, raw) {
         case (.auto, .number(let x)), (.epochMillis, .number(let x)): ms = Self.exactMillis(x)
         case (.epochSeconds, .number(let x)): ms = Self.exactMillis(x * 1000)
-        case (.auto, .string(let s)), (.rfc3339, .string(let s)): ms = Timestamps.parseRFC3339(s)
+        case (.auto, .string), (.rfc3339, .string):
+            // The field is a timestamp or string; a timestamp field was parsed by loadFields.
+            if case .number(let parsed) = slots[view.eventTimeField] {
+                ms = Int64(parsed)
+            } else if case .string(let s) = raw {
+                ms = Timestamps.parseRFC3339(s)
+            } else {
+                ms = nil
+            }
         default: ms = nil
         }
         guard let ms else {

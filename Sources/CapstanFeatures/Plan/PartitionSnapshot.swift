@@ -12,12 +12,12 @@ extension PartitionProcessor {
         var out = Self.snapshotMagic
         out.appendString(plan.planHash)
         out.appendUInt32(UInt32(plan.views.count))
-        for states in viewState {
-            out.appendUInt32(UInt32(states.count))
-            for (entity, state) in states {
+        for state in states {
+            out.appendUInt32(UInt32(state.entityIDs.count))
+            for (i, entity) in state.entityIDs.enumerated() {
                 out.appendString(entity)
-                out.appendInt64(state.maxTs)
-                for window in state.windows { window.encode(into: &out) }
+                out.appendInt64(state.maxTs[i])
+                for w in 0..<state.windowCount { state.windows[i * state.windowCount + w].encode(into: &out) }
             }
         }
         return out
@@ -36,22 +36,25 @@ extension PartitionProcessor {
         }
         let viewCount = Int(try reader.readUInt32())
         guard viewCount == plan.views.count else { throw CapstanError(.parse, "window snapshot has \(viewCount) views, plan has \(plan.views.count)") }
-        var restored = [[String: EntityState]](repeating: [:], count: viewCount)
+        var restored: [ViewState] = []
         for v in 0..<viewCount {
+            let state = ViewState(windowCount: plan.views[v].windows.count)
             let entities = Int(try reader.readUInt32())
-            restored[v].reserveCapacity(entities)
+            state.index.reserveCapacity(entities)
             for _ in 0..<entities {
                 let entity = try reader.readString()
-                let maxTs = try reader.readInt64()
-                var windows: [SlidingWindowState] = []
-                for _ in plan.views[v].windows { windows.append(try SlidingWindowState(decoding: &reader)) }
-                restored[v][entity] = EntityState(maxTs: maxTs, windows: windows)
+                let i = state.slot(for: entity)
+                state.maxTs[i] = try reader.readInt64()
+                for w in 0..<state.windowCount {
+                    state.windows[i * state.windowCount + w] = try SlidingWindowState(decoding: &reader)
+                }
             }
+            restored.append(state)
         }
         guard reader.isAtEnd else { throw CapstanError(.parse, "window snapshot has trailing bytes") }
-        viewState = restored
+        states = restored
     }
 
     /// Drops all window state (before a rebuild).
-    public func reset() { viewState = [[String: EntityState]](repeating: [:], count: plan.views.count) }
+    public func reset() { states = plan.views.map { ViewState(windowCount: $0.windows.count) } }
 }
