@@ -126,6 +126,9 @@ public final class EmbeddedPostgres: Sendable {
             "-c", "unix_socket_directories=\(socketDirectory)", "-c", "shared_buffers=128MB",
             "-c", "max_connections=50", "-c", "fsync=on", "-c", "synchronous_commit=on",
             "-c", "full_page_writes=on", "-c", "logging_collector=off",
+            // Durable, but tuned for the offline store's bulk appends: fewer checkpoints (each
+            // one makes later page writes log full-page images) and room for batch WAL.
+            "-c", "max_wal_size=2GB", "-c", "checkpoint_timeout=15min", "-c", "wal_buffers=16MB",
         ]
     }
 

@@ -103,6 +103,8 @@ public final class EmbeddedRedis: Sendable {
             "save \"\"",
             "appendonly yes",
             "appendfsync everysec",
+            // The online store is rewritten constantly; compact the AOF less eagerly.
+            "auto-aof-rewrite-min-size 512mb",
         ]
         if let password { lines.append("requirepass \(quoted(password))") }
         let text = lines.joined(separator: "\n") + "\n"
