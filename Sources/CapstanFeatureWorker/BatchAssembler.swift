@@ -95,9 +95,8 @@ struct BatchAssembler {
             guard let processor = processors[tp] else { continue }
             rows.removeAll(keepingCapacity: true)
             let rejection = message.value.withUnsafeBytes { processor.process($0, rows: &rows) }
-            let keyText = message.key.map { String(decoding: $0, as: UTF8.self) }
             offline.appendRawEvent(
-                source: source, partition: message.partition, offset: message.offset, entity: keyText,
+                source: source, partition: message.partition, offset: message.offset, key: message.key,
                 receivedMillis: now, payload: message.value)
             for row in rows {
                 let view = views[row.view]

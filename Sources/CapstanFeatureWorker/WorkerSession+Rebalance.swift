@@ -109,7 +109,7 @@ final class Replayer {
 
     init(processor: PartitionProcessor) { self.processor = processor }
 
-    func replay(_ page: [(offset: Int64, payload: [UInt8])]) {
+    func replay(_ page: [RawEvent]) {
         for event in page {
             _ = event.payload.withUnsafeBytes { processor.process($0, rows: &scratch) }
             scratch.removeAll(keepingCapacity: true)

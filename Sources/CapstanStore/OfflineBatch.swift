@@ -23,15 +23,16 @@ public struct OfflineBatch: Sendable {
 
     public var groupID: String
     private(set) var featureRows = PostgresCopyBinaryWriter()
-    private(set) var rawEvents = PostgresCopyBinaryWriter()
+    private(set) var segments: [Position: RawSegmentBuilder] = [:]
+    private var receivedMillis: Int64 = 0
     public private(set) var nextOffsets: [Position: Int64] = [:]
     public private(set) var snapshots: [Snapshot] = []
 
     public init(groupID: String) { self.groupID = groupID }
 
     public var featureRowCount: Int { featureRows.rowCount }
-    public var rawEventCount: Int { rawEvents.rowCount }
-    public var isEmpty: Bool { featureRows.rowCount == 0 && rawEvents.rowCount == 0 && nextOffsets.isEmpty && snapshots.isEmpty }
+    public var rawEventCount: Int { segments.values.reduce(0) { $0 + $1.count } }
+    public var isEmpty: Bool { featureRows.rowCount == 0 && segments.isEmpty && nextOffsets.isEmpty && snapshots.isEmpty }
 
     /// Appends one `capstan_feature_rows` row.
     public mutating func appendFeatureRow(
@@ -51,15 +52,12 @@ public struct OfflineBatch: Sendable {
         featureRows.appendTextArray(texts)
     }
 
-    /// Appends one `capstan_raw_events` row.
-    public mutating func appendRawEvent(source: String, partition: Int32, offset: Int64, entity: String?, receivedMillis: Int64, payload: [UInt8]) {
-        rawEvents.beginRow(fieldCount: 6)
-        rawEvents.appendText(source)
-        rawEvents.appendInt32(partition)
-        rawEvents.appendInt64(offset)
-        if let entity { rawEvents.appendText(entity) } else { rawEvents.appendNull() }
-        rawEvents.appendTimestamp(epochMillis: receivedMillis)
-        rawEvents.appendBytes(payload)
+    /// Appends an event to the raw event log segment of its source partition. Events of one
+    /// partition must come in offset order (as Kafka delivers them).
+    public mutating func appendRawEvent(source: String, partition: Int32, offset: Int64, key: [UInt8]?, receivedMillis: Int64, payload: [UInt8]) {
+        let position = Position(topic: source, partition: partition)
+        self.receivedMillis = max(self.receivedMillis, receivedMillis)
+        segments[position, default: RawSegmentBuilder(source: source, partition: partition)].append(offset: offset, key: key, payload: payload)
     }
 
     /// Records that everything before `nextOffset` on the partition is in this batch.
@@ -72,5 +70,20 @@ public struct OfflineBatch: Sendable {
     }
 
     mutating func finishedFeatureRows() -> [UInt8]? { featureRows.rowCount == 0 ? nil : featureRows.finish() }
-    mutating func finishedRawEvents() -> [UInt8]? { rawEvents.rowCount == 0 ? nil : rawEvents.finish() }
+    /// The segments as a binary COPY payload for `capstan_raw_segments`.
+    func finishedRawSegments() -> [UInt8]? {
+        guard !segments.isEmpty else { return nil }
+        var writer = PostgresCopyBinaryWriter()
+        for (_, segment) in segments.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+            writer.beginRow(fieldCount: 7)
+            writer.appendText(segment.source)
+            writer.appendInt32(segment.partition)
+            writer.appendInt64(segment.firstOffset)
+            writer.appendInt64(segment.lastOffset)
+            writer.appendInt32(Int32(segment.count))
+            writer.appendTimestamp(epochMillis: receivedMillis)
+            writer.appendBytes(segment.bytes)
+        }
+        return writer.finish()
+    }
 }

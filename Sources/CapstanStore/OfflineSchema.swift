@@ -9,8 +9,8 @@ import CapstanPostgres
 ///   Wide rows keep bulk writes fast (one row per view and event instead of one per feature).
 /// - `feature_values`: a view with the long layout (view, entity, feature, value, text_value,
 ///   event_ts, created_ts, definition_version), for people and SQL tools.
-/// - `capstan_raw_events`: the raw event log (payload bytes by source position), for restarts
-///   and backfills.
+/// - `capstan_raw_segments`: the raw event log, one row per source partition and batch holding
+///   that batch's events (see `RawSegmentBuilder`), for restarts and backfills.
 /// - `capstan_consumer_offsets`: the next offset per consumer group and partition, committed in
 ///   the same transaction as the rows, which is what makes replays duplicate-free.
 /// - `capstan_window_snapshots`: periodic window state per partition, same transaction.
@@ -45,16 +45,18 @@ public enum OfflineSchema {
                     txt text[]
                 );
                 CREATE INDEX capstan_feature_rows_event_ts ON capstan_feature_rows USING brin (event_ts);
-                CREATE TABLE capstan_raw_events (
+                CREATE TABLE capstan_raw_segments (
                     source text NOT NULL,
                     partition integer NOT NULL,
-                    "offset" bigint NOT NULL,
-                    entity text,
+                    first_offset bigint NOT NULL,
+                    last_offset bigint NOT NULL,
+                    event_count integer NOT NULL,
                     received_ts timestamptz NOT NULL,
-                    payload bytea NOT NULL
+                    events bytea NOT NULL
                 );
-                CREATE INDEX capstan_raw_events_position ON capstan_raw_events (source, partition, "offset");
-                CREATE INDEX capstan_raw_events_received ON capstan_raw_events USING brin (received_ts);
+                ALTER TABLE capstan_raw_segments ALTER COLUMN events SET STORAGE EXTERNAL;
+                CREATE INDEX capstan_raw_segments_position ON capstan_raw_segments (source, partition, first_offset);
+                CREATE INDEX capstan_raw_segments_received ON capstan_raw_segments USING brin (received_ts);
                 CREATE TABLE capstan_consumer_offsets (
                     group_id text NOT NULL,
                     topic text NOT NULL,
@@ -73,6 +75,7 @@ public enum OfflineSchema {
                     created_ts timestamptz NOT NULL DEFAULT now(),
                     PRIMARY KEY (group_id, topic, partition)
                 );
+                ALTER TABLE capstan_window_snapshots ALTER COLUMN state SET STORAGE EXTERNAL;
                 CREATE VIEW feature_values AS
                 SELECT r.view, r.entity, n.feature, n.value, NULL::text AS text_value,
                        r.event_ts, r.created_ts, r.definition_version

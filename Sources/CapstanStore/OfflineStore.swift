@@ -87,32 +87,35 @@ public final class OfflineStore: Sendable {
         return .init(position: .init(topic: topic, partition: partition), planHash: hash, nextOffset: next, state: [UInt8](data))
     }
 
-    /// Raw events of a source partition with `from <= offset < to`, in offset order, each once.
-    /// `body` is called per page so a long replay never holds the whole range in memory.
-    public func rawEvents(source: String, partition: Int32, from: Int64, to: Int64, pageSize: Int = 20_000,
-                          _ body: ([(offset: Int64, payload: [UInt8])]) throws -> Void) async throws {
+    /// Raw events of a source partition with `from <= offset < to`, in offset order, each once
+    /// (segments written by several consumer groups may overlap). `body` is called per page of
+    /// segments, so a long replay never holds the whole range in memory.
+    public func rawEvents(source: String, partition: Int32, from: Int64, to: Int64, segmentsPerPage: Int = 64,
+                          _ body: ([RawEvent]) throws -> Void) async throws {
         var cursor = from
         while cursor < to {
             let rows = try await pool.withConnection { connection in
                 try await connection.query(
                     """
-                    SELECT DISTINCT ON ("offset") "offset", encode(payload, 'base64') FROM capstan_raw_events
-                    WHERE source = $1 AND partition = $2 AND "offset" >= $3 AND "offset" < $4
-                    ORDER BY "offset" LIMIT \(pageSize)
+                    SELECT first_offset, last_offset, encode(events, 'base64') FROM capstan_raw_segments
+                    WHERE source = $1 AND partition = $2 AND last_offset >= $3 AND first_offset < $4
+                    ORDER BY first_offset, last_offset DESC LIMIT \(segmentsPerPage)
                     """,
                     [.text(source), .int64(Int64(partition)), .int64(cursor), .int64(to)])
             }
-            var page: [(offset: Int64, payload: [UInt8])] = []
-            page.reserveCapacity(rows.count)
+            if rows.isEmpty { return }
+            var page: [RawEvent] = []
             for row in rows {
-                guard let offset = try row.int64(at: 0), let b64 = row.string(at: 1), let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else {
-                    throw CapstanError(.protocolError, "unreadable raw event row in \(source) partition \(partition)")
+                guard let b64 = row.string(at: 2), let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else {
+                    throw CapstanError(.protocolError, "unreadable raw event segment in \(source) partition \(partition)")
                 }
-                page.append((offset, [UInt8](data)))
+                for event in try RawSegment.decode([UInt8](data)) where event.offset >= cursor && event.offset < to {
+                    page.append(event)
+                    cursor = event.offset + 1
+                }
             }
             if page.isEmpty { return }
             try body(page)
-            cursor = page[page.count - 1].offset + 1
         }
     }
 
@@ -121,7 +124,7 @@ public final class OfflineStore: Sendable {
     public func commit(_ batch: OfflineBatch) async throws {
         var batch = batch
         let rows = batch.finishedFeatureRows()
-        let raw = batch.finishedRawEvents()
+        let raw = batch.finishedRawSegments()
         let group = batch.groupID
         let offsets = batch.nextOffsets
         let snapshots = batch.snapshots
@@ -133,7 +136,9 @@ public final class OfflineStore: Sendable {
                         data: rows)
                 }
                 if let raw {
-                    _ = try conn.copyIn("COPY capstan_raw_events (source, partition, \"offset\", entity, received_ts, payload) FROM STDIN (FORMAT binary)", data: raw)
+                    _ = try conn.copyIn(
+                        "COPY capstan_raw_segments (source, partition, first_offset, last_offset, event_count, received_ts, events) FROM STDIN (FORMAT binary)",
+                        data: raw)
                 }
                 for (position, next) in offsets {
                     _ = try conn.query(

@@ -144,7 +144,7 @@ struct Demo: AsyncParsableCommand {
         for row in rows {
             Console.line("  \(row.string(at: 0) ?? "?"): \(try row.int64(at: 1) ?? 0) rows, \(try row.int64(at: 2) ?? 0) entities")
         }
-        let raw = try await connection.query("SELECT count(*) FROM capstan_raw_events")
+        let raw = try await connection.query("SELECT coalesce(sum(event_count), 0) FROM capstan_raw_segments")
         Console.line("raw event log: \(try raw.first?.int64(at: 0) ?? 0) events")
     }
 
