@@ -27,6 +27,7 @@ demo: release
 	.build/release/capstan demo
 
 bench: setup
+	bench/compute.sh
 	bench/ingest.sh
 
 clean:

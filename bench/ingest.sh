@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Ingest benchmark: end-to-end streaming throughput against the raw librdkafka consume ceiling.
+# Ingest benchmark: sustained end-to-end streaming throughput (Kafka mock cluster → 3 feature
+# views → Redis + PostgreSQL) against the raw librdkafka consume rate of the same topic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product capstan-bench >/dev/null
 exec .build/release/capstan-bench ingest \
-  --events "${BENCH_EVENTS:-1000000}" --users "${BENCH_USERS:-100000}" --partitions "${BENCH_PARTITIONS:-4}"
+  --events "${BENCH_EVENTS:-500000}" --users "${BENCH_USERS:-10000}" --partitions "${BENCH_PARTITIONS:-32}"

@@ -30,6 +30,10 @@ public final class WorkerMetrics: Sendable {
         public var deadLettered: Int = 0
         public var featureRows: Int = 0
         public var batches: Int = 0
+        /// When the first poll that returned messages came back (after the group join).
+        public var firstMessagesAt: ContinuousClock.Instant?
+        /// When the last batch became durable.
+        public var lastDurableAt: ContinuousClock.Instant?
     }
 
     public var stageTimes: StageTimes { stages.withLock { $0 } }

@@ -48,6 +48,7 @@ struct WorkerSession {
                 try await reapFinished()
                 continue
             }
+            worker.metrics.record { if $0.firstMessagesAt == nil { $0.firstMessagesAt = polled } }
             let batch = assembler.assemble(result.messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polled)
             for (tp, next) in batch.commitOffsets { nextOffsets[tp] = next }
             let computed = ContinuousClock.now
@@ -82,7 +83,10 @@ struct WorkerSession {
             try await worker.retrying("commit a batch to PostgreSQL") { try await offline.commit(batch.offline) }
             let end = ContinuousClock.now
             worker.metrics.postgresLatency.recordNanoseconds(Int64((end - start).seconds * 1e9))
-            worker.metrics.record { $0.postgres += (end - start).seconds }
+            worker.metrics.record {
+                $0.postgres += (end - start).seconds
+                $0.lastDurableAt = end
+            }
             worker.metrics.batchLatency.recordNanoseconds(Int64((end - batch.polledAt).seconds * 1e9))
             worker.metrics.processed.increment(by: Int64(batch.processedEvents))
             worker.metrics.featureRows.increment(by: Int64(batch.offline.featureRowCount))

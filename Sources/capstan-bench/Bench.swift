@@ -5,5 +5,5 @@ import ArgumentParser
 @main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "capstan-bench", abstract: "Capstan benchmarks.", subcommands: [IngestBench.self])
+        commandName: "capstan-bench", abstract: "Capstan benchmarks.", subcommands: [IngestBench.self, ComputeBench.self])
 }

@@ -13,17 +13,19 @@ import Logging
 struct IngestBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ingest", abstract: "End-to-end streaming ingest throughput.")
 
+    // librdkafka's mock cluster keeps only a few MB per partition (older segments are dropped),
+    // so a preloaded topic needs enough partitions to hold every event until it is read.
     @Option(help: "Events to pre-load into the topic.")
-    var events: Int = 1_000_000
+    var events: Int = 500_000
 
     @Option(help: "Distinct users.")
-    var users: Int = 100_000
+    var users: Int = 10_000
 
     @Option(help: "Topic partitions.")
-    var partitions: Int = 4
+    var partitions: Int = 32
 
     @Option(help: "Worker batch size.")
-    var batchSize: Int = 20_000
+    var batchSize: Int = 50_000
 
     @Option(help: "FeatureView manifests.")
     var views: [String] = ["examples/featureviews.yaml"]
@@ -80,10 +82,12 @@ struct IngestBench: AsyncParsableCommand {
         try await task.value
         let elapsed = seconds(ContinuousClock.now - started)
         let stats = worker.metrics.stageTimes
-        let rate = Double(stats.events) / elapsed
+        let sustainedSeconds = stats.firstMessagesAt.flatMap { first in stats.lastDurableAt.map { seconds($0 - first) } } ?? elapsed
+        let rate = Double(stats.events) / sustainedSeconds
         let busy = stats.poll + stats.compute + stats.redis + stats.postgres + stats.restore
         func share(_ x: Double) -> String { String(format: "%.0f%%", busy > 0 ? 100 * x / busy : 0) }
-        Console.line("end to end: \(stats.events) events in \(String(format: "%.2f", elapsed)) s = \(Int(rate)) events/s (\(stats.featureRows) feature rows, \(stats.batches) batches)")
+        Console.line("end to end: \(stats.events) events in \(String(format: "%.2f", elapsed)) s including start-up and the consumer-group join = \(Int(Double(stats.events) / elapsed)) events/s")
+        Console.line("sustained (first batch polled → last batch durable): \(String(format: "%.2f", sustainedSeconds)) s = \(Int(rate)) events/s (\(stats.featureRows) feature rows, \(stats.batches) batches of up to \(batchSize))")
         Console.line("stage time (s): poll \(f(stats.poll)), compute \(f(stats.compute)), redis \(f(stats.redis)), postgres \(f(stats.postgres)), restore \(f(stats.restore))")
         Console.line("stage share: poll \(share(stats.poll)), compute \(share(stats.compute)), redis \(share(stats.redis)), postgres \(share(stats.postgres)) (redis overlaps compute; postgres commits are serial)")
         Console.line(String(format: "ratio to ceiling: %.2f", rate / ceiling))
