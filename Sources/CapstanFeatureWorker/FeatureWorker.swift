@@ -61,13 +61,21 @@ public final class FeatureWorker: Service, Sendable {
 
     public func run() async throws {
         let plans = try Self.compilePlans(configuration)
-        readiness.block("feature-worker", reason: "connecting to PostgreSQL and Redis")
         let redis = RedisPool(config: try RedisConfig(url: configuration.redisURL), size: configuration.redisPoolSize, logger: logger)
         let postgres = PostgresPool(config: try PostgresConfig(url: configuration.postgresURL), size: configuration.postgresPoolSize, logger: logger)
-        defer {
-            Task { await redis.close() }
-            Task { await postgres.close() }
+        do {
+            try await run(plans: plans, redis: redis, postgres: postgres)
+        } catch {
+            await redis.close()
+            await postgres.close()
+            throw error
         }
+        await redis.close()
+        await postgres.close()
+    }
+
+    private func run(plans: [String: FeaturePlan], redis: RedisPool, postgres: PostgresPool) async throws {
+        readiness.block("feature-worker", reason: "connecting to PostgreSQL and Redis")
         let offline = OfflineStore(pool: postgres, logger: logger)
         let online = OnlineStore(pool: redis, logger: logger)
         try await retrying("apply the offline schema") { try await offline.migrate() }

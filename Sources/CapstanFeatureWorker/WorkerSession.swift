@@ -112,7 +112,7 @@ struct WorkerSession {
             // PostgreSQL holds the authoritative offsets; a failed Kafka commit only delays lag reporting.
             logger.warning("Kafka offset commit failed; offsets are safe in PostgreSQL", metadata: ["error": "\(error)"])
         }
-        worker.metrics.updateLag(await consumer.lag())
+        worker.metrics.updateLag(consumer.lag())
     }
 
     /// Completes the batches that have already finished, so an idle poll never blocks on writes

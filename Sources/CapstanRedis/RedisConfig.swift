@@ -133,30 +133,10 @@ public struct RedisConfig: Sendable, CustomStringConvertible, CustomDebugStringC
     public var debugDescription: String { description }
 
     private static func percentDecoded(_ text: Substring, what: String) throws -> String {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                // Do not echo the text: it may be the password.
-                throw CapstanError(.invalidArgument, "Redis URL \(what) has an invalid percent-escape")
-            }
-            bytes.append(high << 4 | low)
+        guard let decoded = PercentEncoding.decode(text) else {
+            // Do not echo the text: it may be the password.
+            throw CapstanError(.invalidArgument, "Redis URL \(what) has an invalid percent-escape")
         }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        return decoded
     }
 }
