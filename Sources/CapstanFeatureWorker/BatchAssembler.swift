@@ -150,6 +150,48 @@ struct BatchAssembler {
             commitOffsets: commitOffsets, polledAt: polledAt)
     }
 
+    /// Computes a batch in `shards` concurrent parts split by partition (each partition's
+    /// processor is used by exactly one part, and a partition's messages keep their order), then
+    /// merges the parts.
+    func assembleSharded(
+        _ messages: [KafkaMessage], processors: [TopicPartition: PartitionProcessor],
+        lastSnapshot: inout [TopicPartition: ContinuousClock.Instant], polledAt: ContinuousClock.Instant, shards: Int
+    ) async -> ComputedBatch {
+        guard shards > 1 else { return assemble(messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polledAt) }
+        var parts = [ShardWork](repeating: ShardWork(), count: shards)
+        for message in messages { parts[Int(message.partition) % shards].messages.append(message) }
+        for (tp, processor) in processors { parts[Int(tp.partition) % shards].processors[tp] = processor }
+        for (tp, instant) in lastSnapshot { parts[Int(tp.partition) % shards].lastSnapshot[tp] = instant }
+        let results = await withTaskGroup(of: ShardWork.self) { group in
+            for part in parts where !part.messages.isEmpty {
+                group.addTask {
+                    var part = part
+                    part.result = assemble(part.messages, processors: part.processors, lastSnapshot: &part.lastSnapshot, polledAt: polledAt)
+                    return part
+                }
+            }
+            var done: [ShardWork] = []
+            for await part in group { done.append(part) }
+            return done
+        }
+        var merged: ComputedBatch?
+        for part in results {
+            guard let result = part.result else { continue }
+            for (tp, instant) in part.lastSnapshot { lastSnapshot[tp] = instant }
+            if merged == nil {
+                merged = result
+            } else {
+                merged!.offline.merge(result.offline)
+                merged!.online += result.online
+                merged!.deadLetters += result.deadLetters
+                merged!.events += result.events
+                merged!.processedEvents += result.processedEvents
+                merged!.commitOffsets.merge(result.commitOffsets) { max($0, $1) }
+            }
+        }
+        return merged ?? assemble([], processors: processors, lastSnapshot: &lastSnapshot, polledAt: polledAt)
+    }
+
     static func number(_ value: FeatureValue) -> Double? {
         switch value {
         case .number(let x): x
@@ -157,4 +199,15 @@ struct BatchAssembler {
         case .null, .string: nil
         }
     }
+}
+
+/// One shard of a batch: its messages, the processors of its partitions, and the result.
+struct ShardWork: @unchecked Sendable {
+    // @unchecked Sendable: the PartitionProcessors (classes) in a shard belong to that shard's
+    // partitions only; the batch's shards are disjoint, so each processor is used by exactly
+    // one task at a time, and the loop does not touch them until every shard has finished.
+    var messages: [KafkaMessage] = []
+    var processors: [TopicPartition: PartitionProcessor] = [:]
+    var lastSnapshot: [TopicPartition: ContinuousClock.Instant] = [:]
+    var result: ComputedBatch?
 }

@@ -15,6 +15,9 @@ public struct WorkerConfiguration: Sendable {
     public var postgresURL: String
     /// Messages per poll batch; a batch is the unit that becomes durable together.
     public var batchSize: Int = 10_000
+    /// Concurrent parts a batch's computation is split into, by partition (each part uses one
+    /// core; 1 computes on the polling task).
+    public var computeShards: Int = 2
     /// Batches written concurrently with the next batch's computation.
     public var maxInFlightBatches: Int = 2
     /// How often each partition's window state is snapshotted with its offset.

@@ -49,7 +49,9 @@ struct WorkerSession {
                 continue
             }
             worker.metrics.record { if $0.firstMessagesAt == nil { $0.firstMessagesAt = polled } }
-            let batch = assembler.assemble(result.messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polled)
+            let batch = await assembler.assembleSharded(
+                result.messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polled,
+                shards: configuration.computeShards)
             for (tp, next) in batch.commitOffsets { nextOffsets[tp] = next }
             let computed = ContinuousClock.now
             worker.metrics.record {

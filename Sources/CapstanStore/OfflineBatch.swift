@@ -23,6 +23,9 @@ public struct OfflineBatch: Sendable {
 
     public var groupID: String
     private(set) var featureRows = PostgresCopyBinaryWriter()
+    /// Feature rows of batches merged into this one, already finished as COPY payloads.
+    private var mergedFeatureRows: [[UInt8]] = []
+    private var mergedFeatureRowCount = 0
     private(set) var segments: [Position: RawSegmentBuilder] = [:]
     private var receivedMillis: Int64 = 0
     public private(set) var nextOffsets: [Position: Int64] = [:]
@@ -30,9 +33,25 @@ public struct OfflineBatch: Sendable {
 
     public init(groupID: String) { self.groupID = groupID }
 
-    public var featureRowCount: Int { featureRows.rowCount }
+    public var featureRowCount: Int { featureRows.rowCount + mergedFeatureRowCount }
     public var rawEventCount: Int { segments.values.reduce(0) { $0 + $1.count } }
-    public var isEmpty: Bool { featureRows.rowCount == 0 && segments.isEmpty && nextOffsets.isEmpty && snapshots.isEmpty }
+    public var isEmpty: Bool { featureRowCount == 0 && segments.isEmpty && nextOffsets.isEmpty && snapshots.isEmpty }
+
+    /// Takes over everything of `other` (computed concurrently for other partitions), so both
+    /// commit in one transaction.
+    public mutating func merge(_ other: OfflineBatch) {
+        var other = other
+        if other.featureRows.rowCount > 0 {
+            mergedFeatureRowCount += other.featureRows.rowCount
+            mergedFeatureRows.append(other.featureRows.finish())
+        }
+        mergedFeatureRows += other.mergedFeatureRows
+        mergedFeatureRowCount += other.mergedFeatureRowCount
+        receivedMillis = max(receivedMillis, other.receivedMillis)
+        for (position, segment) in other.segments { segments[position] = segment }
+        for (position, next) in other.nextOffsets { advance(position, to: next) }
+        snapshots += other.snapshots
+    }
 
     /// Appends one `capstan_feature_rows` row.
     public mutating func appendFeatureRow(
@@ -69,7 +88,12 @@ public struct OfflineBatch: Sendable {
         snapshots.append(Snapshot(position: position, planHash: planHash, nextOffset: nextOffset, state: state))
     }
 
-    mutating func finishedFeatureRows() -> [UInt8]? { featureRows.rowCount == 0 ? nil : featureRows.finish() }
+    /// The feature rows as one or more binary COPY payloads.
+    mutating func finishedFeatureRows() -> [[UInt8]] {
+        var payloads = mergedFeatureRows
+        if featureRows.rowCount > 0 { payloads.append(featureRows.finish()) }
+        return payloads
+    }
     /// The segments as a binary COPY payload for `capstan_raw_segments`.
     func finishedRawSegments() -> [UInt8]? {
         guard !segments.isEmpty else { return nil }

@@ -130,7 +130,7 @@ public final class OfflineStore: Sendable {
         let snapshots = batch.snapshots
         try await pool.withConnection { connection in
             try await connection.transaction { conn in
-                if let rows {
+                for rows in rows {
                     _ = try conn.copyIn(
                         "COPY capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)",
                         data: rows)
