@@ -40,6 +40,9 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
     @Option(help: "Messages per batch.")
     var batchSize: Int = 10_000
 
+    @Option(help: "Concurrent parts each batch's computation is split into, by partition.")
+    var computeShards: Int = 2
+
     @Option(help: "Seconds between window-state snapshots per partition.")
     var snapshotSeconds: Int = 60
 
@@ -82,6 +85,7 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
             groupID: group, redisURL: redis, postgresURL: postgres)
         config.batchSize = batchSize
         config.snapshotInterval = .seconds(snapshotSeconds)
+        config.computeShards = max(1, computeShards)
         config.createDeadLetterTopics = createDeadLetterTopics
         config.consumerProperties.merge(try parse(consumerProperty, "--consumer-property")) { $1 }
         _ = try FeatureWorker.compilePlans(config)  // fail fast with the spec error
