@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-feature-worker",
             dependencies: [
-                "CapstanAPI", "CapstanFeatureWorker", "CapstanTelemetry", "CapstanKafka",
+                "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanTelemetry", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -34,11 +34,7 @@ struct IngestBench: AsyncParsableCommand {
     var directory: String = ".capstan/bench-ingest"
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        LogSetup.bootstrap(level: .warning)
         let logger = Logger(label: "capstan.bench")
         let loaded = try FeatureViewLoader.load(paths: views)
         let topic = "bench-events"

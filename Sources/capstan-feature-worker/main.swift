@@ -1,5 +1,6 @@
 import ArgumentParser
 import CapstanAPI
+import CapstanCore
 import CapstanFeatureWorker
 import CapstanKafka
 import CapstanTelemetry
@@ -61,11 +62,7 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LogSetup.bootstrap(level: level)
         let logger = Logger(label: "capstan.feature-worker")
         let viewPaths = views.isEmpty ? (env["CAPSTAN_VIEWS"]?.split(separator: ",").map(String.init) ?? ["/etc/capstan/views"]) : views
         guard let brokers = brokers ?? env["KAFKA_BROKERS"] else { throw ValidationError("set --brokers or KAFKA_BROKERS") }

@@ -48,11 +48,7 @@ struct Demo: AsyncParsableCommand {
     var metricsPort: Int = 0
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        LogSetup.bootstrap(level: .warning)
         let logger = Logger(label: "capstan.demo")
         let loaded = try FeatureViewLoader.load(paths: views)
         guard let topic = loaded.first?.spec.source.kafka?.topic else { throw ValidationError("no FeatureView with a Kafka source in \(views)") }

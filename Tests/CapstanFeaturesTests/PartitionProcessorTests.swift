@@ -93,7 +93,7 @@ struct PartitionProcessorTests {
     @Test("a snapshot taken mid-stream resumes exactly like an uninterrupted run")
     func snapshotResume() throws {
         let plan = try Self.plan()
-        var rng = SeededRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var events: [[UInt8]] = []
         for i in 0..<3000 {
             let user = "u\(rng.next() % 50)"
@@ -121,18 +121,5 @@ struct PartitionProcessorTests {
         _ = F.process(processor, F.event("u1", "click", amount: nil, at: Self.t0))
         let other = PartitionProcessor(plan: try PlanCompiler.compile([F.view("activity", features: [FeatureSpec(name: "x", expr: "1")])]))
         #expect(throws: CapstanError.self) { try other.restore(snapshot: processor.encodeSnapshot()) }
-    }
-}
-
-/// SplitMix64 for reproducible test streams.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
