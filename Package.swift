@@ -171,7 +171,10 @@ let package = Package(
             name: "CapstanFeatureWorkerTests",
             dependencies: [
                 "CapstanAPI", "CapstanFeatureWorker", "CapstanFeatures", "CapstanEmbedded", "CapstanKafka", "CapstanStore", "CapstanGenerator",
-                "CapstanPostgres", "CapstanRedis", "CapstanCore",
+                "CapstanPostgres", "CapstanRedis", "CapstanCore", "CapstanTelemetry",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
