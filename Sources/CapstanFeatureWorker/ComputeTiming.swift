@@ -12,7 +12,7 @@ public enum ComputeTiming {
             rows.removeAll(keepingCapacity: true)
             _ = m.value.withUnsafeBytes { processor.process($0, rows: &rows) }
         }
-        let process = (ContinuousClock.now - start).seconds
+        let process = (ContinuousClock.now - start).inSeconds
         let topic = messages.first?.topic ?? "t"
         let assembler = BatchAssembler(
             groupID: "bench", plans: [topic: TopicPlan(topic: topic, plan: plan, versions: plan.views.map { _ in 1 })],
@@ -28,6 +28,6 @@ public enum ComputeTiming {
             _ = assembler.assemble(chunk, processors: processors, lastSnapshot: &last, polledAt: .now)
             index += 50_000
         }
-        return (process, (ContinuousClock.now - assembleStart).seconds)
+        return (process, (ContinuousClock.now - assembleStart).inSeconds)
     }
 }

@@ -50,7 +50,3 @@ public final class WorkerMetrics: Sendable {
         }
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

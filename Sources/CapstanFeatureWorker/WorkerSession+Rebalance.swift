@@ -36,7 +36,7 @@ extension WorkerSession {
             ])
         }
         try await consumer.completeAssignment(startAt)
-        let elapsed = (ContinuousClock.now - start).seconds
+        let elapsed = (ContinuousClock.now - start).inSeconds
         worker.metrics.record { $0.restore += elapsed }
     }
 

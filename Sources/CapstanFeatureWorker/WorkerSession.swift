@@ -37,7 +37,7 @@ struct WorkerSession {
             let pollStart = ContinuousClock.now
             let result = try await consumer.poll(maxMessages: configuration.batchSize, timeout: .milliseconds(100))
             let polled = ContinuousClock.now
-            worker.metrics.record { $0.poll += (polled - pollStart).seconds }
+            worker.metrics.record { $0.poll += (polled - pollStart).inSeconds }
             for event in result.rebalance {
                 switch event {
                 case .revoked(let partitions): try await revoke(partitions)
@@ -55,7 +55,7 @@ struct WorkerSession {
             for (tp, next) in batch.commitOffsets { nextOffsets[tp] = next }
             let computed = ContinuousClock.now
             worker.metrics.record {
-                $0.compute += (computed - polled).seconds
+                $0.compute += (computed - polled).inSeconds
                 $0.events += batch.events
                 $0.deadLettered += batch.deadLetters.count
                 $0.featureRows += batch.offline.featureRowCount
@@ -84,12 +84,12 @@ struct WorkerSession {
             let start = ContinuousClock.now
             try await worker.retrying("commit a batch to PostgreSQL") { try await offline.commit(batch.offline) }
             let end = ContinuousClock.now
-            worker.metrics.postgresLatency.recordNanoseconds(Int64((end - start).seconds * 1e9))
+            worker.metrics.postgresLatency.recordNanoseconds(Int64((end - start).inSeconds * 1e9))
             worker.metrics.record {
-                $0.postgres += (end - start).seconds
+                $0.postgres += (end - start).inSeconds
                 $0.lastDurableAt = end
             }
-            worker.metrics.batchLatency.recordNanoseconds(Int64((end - batch.polledAt).seconds * 1e9))
+            worker.metrics.batchLatency.recordNanoseconds(Int64((end - batch.polledAt).inSeconds * 1e9))
             worker.metrics.processed.increment(by: Int64(batch.processedEvents))
             worker.metrics.featureRows.increment(by: Int64(batch.offline.featureRowCount))
             if !batch.deadLetters.isEmpty {
@@ -138,7 +138,7 @@ struct WorkerSession {
             }
             worker.metrics.onlineWrites.increment(by: Int64(replaced))
         }
-        let elapsed = (ContinuousClock.now - start).seconds
+        let elapsed = (ContinuousClock.now - start).inSeconds
         worker.metrics.redisLatency.recordNanoseconds(Int64(elapsed * 1e9))
         worker.metrics.record { $0.redis += elapsed }
     }
@@ -152,7 +152,7 @@ struct WorkerSession {
             }
             try await group.waitForAll()
         }
-        let elapsed = (ContinuousClock.now - start).seconds
+        let elapsed = (ContinuousClock.now - start).inSeconds
         worker.metrics.record { $0.deadLetter += elapsed }
     }
 }

@@ -48,7 +48,7 @@ public struct EventGenerator: Sendable {
             for try await r in group { out.append(r) }
             return out
         }
-        let seconds = (ContinuousClock.now - start).seconds
+        let seconds = (ContinuousClock.now - start).inSeconds
         return Report(
             sent: results.reduce(0) { $0 + $1.0 }, delivered: results.reduce(0) { $0 + $1.1 },
             failed: results.reduce(0) { $0 + $1.2 }, seconds: seconds)
@@ -64,7 +64,7 @@ public struct EventGenerator: Sendable {
             if let deadline, ContinuousClock.now >= deadline { break }
             if Task.isCancelled { break }
             if perSecond > 0 {
-                let due = Int((ContinuousClock.now - start).seconds * perSecond)
+                let due = Int((ContinuousClock.now - start).inSeconds * perSecond)
                 if sent >= due {
                     try await Task.sleep(for: .milliseconds(2))
                     continue
@@ -84,8 +84,4 @@ public struct EventGenerator: Sendable {
         await producer.close()
         return (sent, delivered, failed)
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

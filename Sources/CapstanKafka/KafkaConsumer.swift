@@ -301,3 +301,23 @@ public actor KafkaConsumer {
         (a.topic, a.partition) < (b.topic, b.partition)
     }
 }
+
+extension KafkaConsumer {
+    /// Completes rebalance events for a reader that needs no state restore: assigned partitions
+    /// start at `offset` (nil = the group's committed offset or auto.offset.reset). Returns
+    /// whether anything was assigned.
+    @discardableResult
+    public func completeRebalance(_ events: [RebalanceEvent], startingAt offset: Int64?) throws -> Bool {
+        var assigned = false
+        for event in events {
+            switch event {
+            case .assigned(let partitions):
+                try completeAssignment(Dictionary(uniqueKeysWithValues: partitions.map { ($0, offset) }))
+                assigned = true
+            case .revoked:
+                try completeRevocation()
+            }
+        }
+        return assigned
+    }
+}

@@ -26,9 +26,7 @@ public final class OfflineStore: Sendable {
     public func register(_ plan: FeaturePlan) async throws -> [Int32] {
         var versions: [Int32] = []
         for view in plan.views {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let spec = String(decoding: try encoder.encode(view.spec), as: UTF8.self)
+            let spec = view.canonicalSpec
             let numeric = view.numericFeatures.map { view.features[$0].name }
             let text = view.stringFeatures.map { view.features[$0].name }
             let version = try await pool.withConnection { connection in

@@ -76,9 +76,9 @@ struct IngestBench: AsyncParsableCommand {
         }
         worker.requestStop()
         try await task.value
-        let elapsed = seconds(ContinuousClock.now - started)
+        let elapsed = (ContinuousClock.now - started).inSeconds
         let stats = worker.metrics.stageTimes
-        let sustainedSeconds = stats.firstMessagesAt.flatMap { first in stats.lastDurableAt.map { seconds($0 - first) } } ?? elapsed
+        let sustainedSeconds = stats.firstMessagesAt.flatMap { first in stats.lastDurableAt.map { ($0 - first).inSeconds } } ?? elapsed
         let rate = Double(stats.events) / sustainedSeconds
         let busy = stats.poll + stats.compute + stats.redis + stats.postgres + stats.restore
         func share(_ x: Double) -> String { String(format: "%.0f%%", busy > 0 ? 100 * x / busy : 0) }
@@ -92,7 +92,6 @@ struct IngestBench: AsyncParsableCommand {
 
     func f(_ x: Double) -> String { String(format: "%.2f", x) }
 
-    func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
     /// Consumes the whole topic with a plain consumer (no processing) and returns events/s.
     func rawConsumeRate(stack: EmbeddedStack, topic: String, expected: Int, logger: Logger) async throws -> Double {
@@ -101,16 +100,11 @@ struct IngestBench: AsyncParsableCommand {
         var started: ContinuousClock.Instant?
         while count < expected {
             let result = try await consumer.poll(maxMessages: batchSize, timeout: .milliseconds(100))
-            for event in result.rebalance {
-                switch event {
-                case .assigned(let parts): try await consumer.completeAssignment(Dictionary(uniqueKeysWithValues: parts.map { ($0, Int64?.some(0)) }))
-                case .revoked: try await consumer.completeRevocation()
-                }
-            }
+            try await consumer.completeRebalance(result.rebalance, startingAt: 0)
             if started == nil, !result.messages.isEmpty { started = .now }
             count += result.messages.count
         }
-        let elapsed = seconds(ContinuousClock.now - (started ?? .now))
+        let elapsed = (ContinuousClock.now - (started ?? .now)).inSeconds
         await consumer.close()
         return Double(count) / max(elapsed, 1e-6)
     }

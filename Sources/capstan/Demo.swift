@@ -92,7 +92,7 @@ struct Demo: AsyncParsableCommand {
         try await workerTask.value
         let elapsed = (ContinuousClock.now - started)
         let stats = worker.metrics.stageTimes
-        let secondsElapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let secondsElapsed = elapsed.inSeconds
         Console.line("worker: \(stats.events) events in \(stats.batches) batches, end to end \(Int(Double(stats.events) / secondsElapsed)) events/s; busy time: compute \(fmt(stats.compute)) s, redis \(fmt(stats.redis)) s, postgres \(fmt(stats.postgres)) s")
         Console.line("metrics were served at http://127.0.0.1:\(port)/metrics")
 
@@ -156,14 +156,9 @@ struct Demo: AsyncParsableCommand {
         // Joining the group takes a few seconds; after that, stop once nothing arrives for 2 s.
         while ContinuousClock.now < deadline, !assigned || ContinuousClock.now - idleSince < .seconds(2) {
             let result = try await consumer.poll(maxMessages: 1000, timeout: .milliseconds(200))
-            for event in result.rebalance {
-                switch event {
-                case .assigned(let parts):
-                    try await consumer.completeAssignment(Dictionary(uniqueKeysWithValues: parts.map { ($0, Int64?.some(0)) }))
-                    assigned = true
-                    idleSince = ContinuousClock.now
-                case .revoked: try await consumer.completeRevocation()
-                }
+            if try await consumer.completeRebalance(result.rebalance, startingAt: 0) {
+                assigned = true
+                idleSince = ContinuousClock.now
             }
             if !result.messages.isEmpty { idleSince = ContinuousClock.now }
             for message in result.messages {

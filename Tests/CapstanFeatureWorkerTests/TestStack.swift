@@ -65,12 +65,7 @@ enum Pipeline {
         let deadline = ContinuousClock.now + timeout
         while messages.count < expected, ContinuousClock.now < deadline {
             let result = try await consumer.poll(maxMessages: 5000, timeout: .milliseconds(100))
-            for event in result.rebalance {
-                switch event {
-                case .assigned(let parts): try await consumer.completeAssignment(Dictionary(uniqueKeysWithValues: parts.map { ($0, Int64?.some(0)) }))
-                case .revoked: try await consumer.completeRevocation()
-                }
-            }
+            try await consumer.completeRebalance(result.rebalance, startingAt: 0)
             messages += result.messages
         }
         await consumer.close()

@@ -24,7 +24,10 @@ public struct FeaturePlan: Sendable {
     public struct ViewPlan: Sendable {
         public var name: String
         public var spec: FeatureViewSpec
-        /// Content hash of the spec; the registry maps it to a definition version.
+        /// The spec as canonical JSON (sorted keys), as the registry stores it.
+        public var canonicalSpec: String
+        /// Content hash of the view's name and canonical spec; the registry maps it to a
+        /// definition version.
         public var definitionHash: String
         public var topic: String?
         public var deadLetterTopic: String?

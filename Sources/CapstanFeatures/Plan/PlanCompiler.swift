@@ -177,10 +177,13 @@ private struct Builder {
             }
             dependsOn.append(d)
         }
-        let hash = Self.definitionHash(view)
+        let canonical = Self.canonicalSpec(view)
+        var hasher = StableHash()
+        hasher.combine(name)
+        hasher.combine(canonical)
         let ttl = spec.online?.ttl?.milliseconds ?? 0
         return .init(
-            name: name, spec: spec, definitionHash: hash, topic: spec.source.kafka?.topic,
+            name: name, spec: spec, canonicalSpec: canonical, definitionHash: hasher.hex, topic: spec.source.kafka?.topic,
             deadLetterTopic: spec.source.kafka.map { $0.deadLetterTopic ?? "\($0.topic).dlq" },
             entityField: entityField, eventTimeField: timeField, eventTimeFormat: spec.eventTime.format ?? .auto,
             eventTimeSlot: eventTimeSlot, declaredFields: spec.schema.map { fieldIndex[$0.name]! },
@@ -194,14 +197,10 @@ private struct Builder {
         return s.utf8.allSatisfy { $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) }
     }
 
-    static func definitionHash(_ view: FeatureView) -> String {
+    static func canonicalSpec(_ view: FeatureView) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(view.spec)) ?? Data()
-        var h = StableHash()
-        h.combine(view.name)
-        h.combine(String(decoding: data, as: UTF8.self))
-        return h.hex
+        return String(decoding: (try? encoder.encode(view.spec)) ?? Data(), as: UTF8.self)
     }
 
     struct Parsed {
