@@ -73,6 +73,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CapstanModels",
+            dependencies: ["CapstanCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CapstanStore",
             dependencies: [
                 "CapstanCore", "CapstanFeatures", "CapstanRedis", "CapstanPostgres",
@@ -150,6 +155,11 @@ let package = Package(
         .testTarget(
             name: "CapstanFeaturesTests",
             dependencies: ["CapstanFeatures", "CapstanAPI"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanModelsTests",
+            dependencies: ["CapstanModels", "CapstanCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,83 @@
+import CapstanCore
+import CapstanModels
+import Foundation
+
+/// The reference set written by Tests/Python/train_reference_models.py: models trained by
+/// xgboost and lightgbm themselves, shared inputs, and the libraries' own predictions. Built
+/// once per test process.
+struct ReferenceModels: Sendable {
+    struct Entry: Sendable {
+        let name: String
+        let format: ModelFormat
+        let file: String
+        let objective: String
+        let outputs: Int
+    }
+
+    static let featureCount = 8
+    let directory: URL
+    let entries: [String: Entry]
+    let inputs: [Double]
+    var rowCount: Int { inputs.count / Self.featureCount }
+
+    /// The shared instance; a failure to train (for example xgboost or lightgbm not installed)
+    /// fails every test that needs it, with the script's output.
+    static let shared: Result<ReferenceModels, ReferenceError> = Result { try ReferenceModels.build() }.mapError {
+        $0 as? ReferenceError ?? ReferenceError(message: "\($0)")
+    }
+
+    struct ReferenceError: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+
+    private static func build() throws -> ReferenceModels {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-models-\(UUID().uuidString)")
+        let script = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Python/train_reference_models.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, directory.path]
+        let log = Pipe()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let output = log.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ReferenceError(
+                message: "train_reference_models.py failed (run scripts/setup.sh for xgboost and lightgbm): \(String(decoding: output, as: UTF8.self))")
+        }
+        let manifest = try String(contentsOf: directory.appendingPathComponent("manifest.tsv"), encoding: .utf8)
+        var entries: [String: Entry] = [:]
+        for line in manifest.split(separator: "\n") {
+            let fields = line.split(separator: "\t").map(String.init)
+            guard fields.count == 5, let format = ModelFormat(rawValue: fields[1]), let outputs = Int(fields[4]) else {
+                throw ReferenceError(message: "malformed manifest line: \(line)")
+            }
+            entries[fields[0]] = Entry(name: fields[0], format: format, file: fields[2], objective: fields[3], outputs: outputs)
+        }
+        let inputs = try readDoubles(directory.appendingPathComponent("inputs.f64"))
+        return ReferenceModels(directory: directory, entries: entries, inputs: inputs)
+    }
+
+    static func readDoubles(_ url: URL) throws -> [Double] {
+        let data = try Data(contentsOf: url)
+        return data.withUnsafeBytes { raw in
+            (0..<(data.count / 8)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
+        }
+    }
+
+    func bytes(of entry: Entry) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: directory.appendingPathComponent(entry.file)))
+    }
+
+    func predictions(of entry: Entry) throws -> [Double] {
+        try Self.readDoubles(directory.appendingPathComponent(entry.name + ".pred.f64"))
+    }
+
+    func row(_ index: Int) -> [Double] {
+        Array(inputs[(index * Self.featureCount)..<((index + 1) * Self.featureCount)])
+    }
+}
