@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "capstan", targets: ["capstan"]),
         .executable(name: "capstan-feature-worker", targets: ["capstan-feature-worker"]),
         .executable(name: "capstan-bench", targets: ["capstan-bench"]),
+        .executable(name: "capstan-tree-bench", targets: ["capstan-tree-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -36,6 +37,8 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libxgboost is the tree_inference benchmark's anchor only; no product module links it.
+        .systemLibrary(name: "CXGBoost", pkgConfig: "xgboost", providers: [.apt(["libxgboost-dev"])]),
 
         // MARK: Shared foundations
         .target(
@@ -148,6 +151,12 @@ let package = Package(
                 "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanFeatures", "CapstanEmbedded", "CapstanGenerator", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "capstan-tree-bench",
+            dependencies: ["CapstanCore", "CapstanModels", "CXGBoost"],
             swiftSettings: swiftSettings
         ),
 

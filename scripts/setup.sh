@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   librdkafka-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libyaml-dev pkg-config
   redis-server postgresql postgresql-contrib
+  libxgboost-dev libgomp1
 )
-PYTHON_PACKAGES=()
+PYTHON_PACKAGES=(
+  numpy==2.4.6 xgboost==3.2.0 lightgbm==4.7.0
+)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

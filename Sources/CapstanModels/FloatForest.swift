@@ -31,6 +31,22 @@ struct FloatForest: Sendable {
     let categoryOffsets: [Int32]
     let featureCount: Int
     var groupCount: Int { baseMargins.count }
+    /// The branch-free layout, when every tree is numerical and shallow enough.
+    let complete: CompleteTrees?
+
+    init(
+        nodes: [FloatNode], roots: [Int32], groups: [Int32], baseMargins: [Float], categoryWords: [UInt32],
+        categoryOffsets: [Int32], featureCount: Int
+    ) {
+        self.nodes = nodes
+        self.roots = roots
+        self.groups = groups
+        self.baseMargins = baseMargins
+        self.categoryWords = categoryWords
+        self.categoryOffsets = categoryOffsets
+        self.featureCount = featureCount
+        self.complete = CompleteTrees(nodes: nodes, roots: roots, groups: groups)
+    }
 
     /// Adds every tree's leaf value for one row (already converted to Float) to `margins`.
     @inline(__always)
@@ -93,6 +109,10 @@ struct FloatForest: Sendable {
                                     for g in 0..<groupCount { marginBuffer[r * groupCount + g] = baseMargins[g] }
                                 }
                                 // Trees outer, rows inner: a tree's nodes stay in cache for the block.
+                                if let complete {
+                                    complete.accumulate(
+                                        rows: rowBuffer, count: count, featureCount: featureCount, margins: marginBuffer, groupCount: groupCount)
+                                } else {
                                 for tree in 0..<roots.count {
                                     let root = Int(roots[tree])
                                     let group = Int(groups[tree])
@@ -100,6 +120,7 @@ struct FloatForest: Sendable {
                                         marginBuffer[r * groupCount + group] += Self.leafValue(
                                             row: rowBuffer + r * featureCount, nodes: nodes.baseAddress!, root: root, categories: categories)
                                     }
+                                }
                                 }
                                 for r in 0..<count {
                                     let margins = marginBuffer + r * groupCount
@@ -124,6 +145,10 @@ struct FloatForest: Sendable {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, featureCount)) { converted in
             for i in 0..<featureCount { converted[i] = Float(row[i]) }
             for g in 0..<groupCount { margins[g] = baseMargins[g] }
+            if let complete {
+                complete.accumulate(row: converted.baseAddress!, margins: margins)
+                return
+            }
             nodes.withUnsafeBufferPointer { nodes in
                 roots.withUnsafeBufferPointer { roots in
                     groups.withUnsafeBufferPointer { groups in

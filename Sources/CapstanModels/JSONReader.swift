@@ -59,8 +59,11 @@ struct JSONReader {
                 column += 1
             }
         }
-        let position = index >= bytes.count ? "end of file (byte \(bytes.count))" : "line \(line), column \(column)"
-        return CapstanError(.parse, "\(origin): invalid JSON at \(position): \(what)")
+        if index >= bytes.count {
+            let detail = what.hasPrefix("truncated") ? what : "truncated: \(what)"
+            return CapstanError(.parse, "\(origin): invalid JSON at end of file (byte \(bytes.count), line \(line)): \(detail)")
+        }
+        return CapstanError(.parse, "\(origin): invalid JSON at line \(line), column \(column): \(what)")
     }
 
     private mutating func skipWhitespace() {

@@ -77,6 +77,8 @@ def main(out):
     xgb_model("xgb_multiclass", multi, {"objective": "multi:softprob", "num_class": 3, "max_depth": 4}, 25, cat_types)
     xgb_model("xgb_softmax", multi, {"objective": "multi:softmax", "num_class": 3, "max_depth": 3}, 10, numeric_types)
     xgb_model("xgb_logitraw", binary, {"objective": "binary:logitraw", "max_depth": 4}, 20, numeric_types)
+    xgb_model("xgb_deep_regression", regression,
+              {"objective": "reg:squarederror", "max_depth": 14, "min_child_weight": 0, "eta": 0.5}, 6, numeric_types)
     xgb_model("xgb_poisson", counts, {"objective": "count:poisson", "max_depth": 4}, 30, numeric_types)
 
     cat_columns = [6, 7]
