@@ -29,6 +29,7 @@ demo: release
 bench: setup
 	bench/compute.sh
 	bench/ingest.sh
+	bench/tree_inference.sh
 
 clean:
 	rm -rf .build .capstan
