@@ -93,44 +93,50 @@ struct FloatForest: Sendable {
             rowBuffer.deallocate()
             marginBuffer.deallocate()
         }
+        var start = 0
+        while start < rowCount {
+            let count = min(blockSize, rowCount - start)
+            for i in 0..<(count * featureCount) {
+                rowBuffer[i] = Float(rows[start * featureCount + i])
+            }
+            for r in 0..<count {
+                for g in 0..<groupCount { marginBuffer[r * groupCount + g] = baseMargins[g] }
+            }
+            if let complete {
+                complete.accumulate(rows: rowBuffer, count: count, featureCount: featureCount, margins: marginBuffer, groupCount: groupCount)
+            } else {
+                accumulate(rows: rowBuffer, count: count, margins: marginBuffer)
+            }
+            for r in 0..<count {
+                let margins = marginBuffer + r * groupCount
+                if let objective {
+                    objective.transform(margins, groupCount: groupCount, into: output + (start + r) * outputCount)
+                } else {
+                    for g in 0..<groupCount { output[(start + r) * groupCount + g] = Double(margins[g]) }
+                }
+            }
+            start += count
+        }
+    }
+
+    /// The general path for a block of rows: trees outer, rows inner, so a tree's nodes stay in
+    /// cache for the block.
+    private func accumulate(rows: UnsafePointer<Float>, count: Int, margins: UnsafeMutablePointer<Float>) {
+        let groupCount = self.groupCount
+        let featureCount = self.featureCount
         nodes.withUnsafeBufferPointer { nodes in
             roots.withUnsafeBufferPointer { roots in
                 groups.withUnsafeBufferPointer { groups in
                     categoryWords.withUnsafeBufferPointer { words in
                         categoryOffsets.withUnsafeBufferPointer { offsets in
                             let categories = CategorySets(words: words, offsets: offsets)
-                            var start = 0
-                            while start < rowCount {
-                                let count = min(blockSize, rowCount - start)
-                                for i in 0..<(count * featureCount) {
-                                    rowBuffer[i] = Float(rows[start * featureCount + i])
-                                }
+                            for tree in 0..<roots.count {
+                                let root = Int(roots[tree])
+                                let group = Int(groups[tree])
                                 for r in 0..<count {
-                                    for g in 0..<groupCount { marginBuffer[r * groupCount + g] = baseMargins[g] }
+                                    margins[r * groupCount + group] += Self.leafValue(
+                                        row: rows + r * featureCount, nodes: nodes.baseAddress!, root: root, categories: categories)
                                 }
-                                // Trees outer, rows inner: a tree's nodes stay in cache for the block.
-                                if let complete {
-                                    complete.accumulate(
-                                        rows: rowBuffer, count: count, featureCount: featureCount, margins: marginBuffer, groupCount: groupCount)
-                                } else {
-                                for tree in 0..<roots.count {
-                                    let root = Int(roots[tree])
-                                    let group = Int(groups[tree])
-                                    for r in 0..<count {
-                                        marginBuffer[r * groupCount + group] += Self.leafValue(
-                                            row: rowBuffer + r * featureCount, nodes: nodes.baseAddress!, root: root, categories: categories)
-                                    }
-                                }
-                                }
-                                for r in 0..<count {
-                                    let margins = marginBuffer + r * groupCount
-                                    if let objective {
-                                        objective.transform(margins, groupCount: groupCount, into: output + (start + r) * outputCount)
-                                    } else {
-                                        for g in 0..<groupCount { output[(start + r) * groupCount + g] = Double(margins[g]) }
-                                    }
-                                }
-                                start += count
                             }
                         }
                     }

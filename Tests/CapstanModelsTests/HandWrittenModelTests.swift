@@ -59,6 +59,23 @@ struct HandWrittenModelTests {
         #expect(abs(p - 1 / (1 + exp(-10.0))) < 1e-7)
     }
 
+    @Test("row-length validation and raw margins")
+    func validationAndRaw() throws {
+        let model = try ModelLoader.load(Self.xgboostJSON(objective: "binary:logistic"), format: .xgboost, origin: "m.json")
+        try model.validate(rowLength: 3)
+        #expect(throws: CapstanError.self) { try model.validate(rowLength: 4) }
+        do {
+            try model.validate(rowLength: 2)
+        } catch let error as CapstanError {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.contains("expects 3 features per row, got 2"))
+        }
+        // Raw margins: logit(0.5) = 0 plus the leaf.
+        #expect(model.predictRaw(rows: [5, 0, 0, 0.5, 0, 2], rowCount: 2) == [10, 1])
+        #expect(model.rawOutputCount == 1)
+        #expect(model.predict(rows: [], rowCount: 0).isEmpty)
+    }
+
     /// A two-split LightGBM tree: f0 <= 0.5 (missing type NaN, default left) → leaf 0, else
     /// [f1 categorical in {2, 33} → leaf 1, else leaf 2].
     static let lightgbmText = """

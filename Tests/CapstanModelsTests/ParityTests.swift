@@ -19,11 +19,11 @@ struct ParityTests {
     func parity(name: String) throws {
         let reference = try ReferenceModels.shared.get()
         let entry = try #require(reference.entries[name], "the reference script did not write \(name)")
-        let model = try ModelLoader.load(try reference.bytes(of: entry), format: entry.format, origin: entry.file)
+        let model = try ModelLoader.load(entry.bytes, format: entry.format, origin: entry.file)
         #expect(model.objective == entry.objective)
         #expect(model.featureCount == ReferenceModels.featureCount)
         #expect(model.outputCount == entry.outputs)
-        let expected = try reference.predictions(of: entry)
+        let expected = entry.predictions
         let rowCount = reference.rowCount
         #expect(rowCount >= 10_000)
         #expect(expected.count == rowCount * model.outputCount)
@@ -54,7 +54,7 @@ struct ParityTests {
         let reference = try ReferenceModels.shared.get()
         for name in ["xgb_binary", "lgb_binary"] {
             let entry = try #require(reference.entries[name])
-            let model = try ModelLoader.load(try reference.bytes(of: entry), format: entry.format, origin: entry.file)
+            let model = try ModelLoader.load(entry.bytes, format: entry.format, origin: entry.file)
             #expect(model.featureNames == (0..<8).map { "f\($0)" })
         }
     }

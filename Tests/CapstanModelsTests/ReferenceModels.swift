@@ -4,7 +4,7 @@ import Foundation
 
 /// The reference set written by Tests/Python/train_reference_models.py: models trained by
 /// xgboost and lightgbm themselves, shared inputs, and the libraries' own predictions. Built
-/// once per test process.
+/// once per test process, read into memory, and the temporary directory removed.
 struct ReferenceModels: Sendable {
     struct Entry: Sendable {
         let name: String
@@ -12,10 +12,11 @@ struct ReferenceModels: Sendable {
         let file: String
         let objective: String
         let outputs: Int
+        let bytes: [UInt8]
+        let predictions: [Double]
     }
 
     static let featureCount = 8
-    let directory: URL
     let entries: [String: Entry]
     let inputs: [Double]
     var rowCount: Int { inputs.count / Self.featureCount }
@@ -42,6 +43,7 @@ struct ReferenceModels: Sendable {
         let log = Pipe()
         process.standardOutput = log
         process.standardError = log
+        defer { try? FileManager.default.removeItem(at: directory) }
         try process.run()
         let output = log.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -56,10 +58,13 @@ struct ReferenceModels: Sendable {
             guard fields.count == 5, let format = ModelFormat(rawValue: fields[1]), let outputs = Int(fields[4]) else {
                 throw ReferenceError(message: "malformed manifest line: \(line)")
             }
-            entries[fields[0]] = Entry(name: fields[0], format: format, file: fields[2], objective: fields[3], outputs: outputs)
+            entries[fields[0]] = Entry(
+                name: fields[0], format: format, file: fields[2], objective: fields[3], outputs: outputs,
+                bytes: [UInt8](try Data(contentsOf: directory.appendingPathComponent(fields[2]))),
+                predictions: try readDoubles(directory.appendingPathComponent(fields[0] + ".pred.f64")))
         }
         let inputs = try readDoubles(directory.appendingPathComponent("inputs.f64"))
-        return ReferenceModels(directory: directory, entries: entries, inputs: inputs)
+        return ReferenceModels(entries: entries, inputs: inputs)
     }
 
     static func readDoubles(_ url: URL) throws -> [Double] {
@@ -67,14 +72,6 @@ struct ReferenceModels: Sendable {
         return data.withUnsafeBytes { raw in
             (0..<(data.count / 8)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
         }
-    }
-
-    func bytes(of entry: Entry) throws -> [UInt8] {
-        [UInt8](try Data(contentsOf: directory.appendingPathComponent(entry.file)))
-    }
-
-    func predictions(of entry: Entry) throws -> [Double] {
-        try Self.readDoubles(directory.appendingPathComponent(entry.name + ".pred.f64"))
     }
 
     func row(_ index: Int) -> [Double] {
