@@ -156,7 +156,7 @@ let package = Package(
 
         .executableTarget(
             name: "capstan-tree-bench",
-            dependencies: ["CapstanCore", "CapstanModels", "CXGBoost"],
+            dependencies: ["CapstanCore", "CapstanModels", "CapstanGenerator", "CXGBoost"],
             swiftSettings: swiftSettings
         ),
 

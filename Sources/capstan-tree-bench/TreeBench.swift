@@ -1,5 +1,6 @@
 import CXGBoost
 import CapstanCore
+import CapstanGenerator
 import CapstanModels
 import Foundation
 
@@ -13,7 +14,7 @@ struct TreeBench {
 
     static func main() throws {
         let options = Options(CommandLine.arguments.dropFirst())
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let training = makeRows(options.trainRows, rng: &rng)
         let labels = training.rows.withUnsafeBufferPointer { rows in
             (0..<options.trainRows).map { label(rows.baseAddress! + $0 * features, rng: &rng) }
@@ -140,7 +141,7 @@ struct TreeBench {
     }
 
     /// Rows of `features` floats: mixed scales, a tenth missing.
-    static func makeRows(_ count: Int, rng: inout SplitMix) -> (rows: [Float], count: Int) {
+    static func makeRows(_ count: Int, rng: inout SplitMix64) -> (rows: [Float], count: Int) {
         var rows = [Float](repeating: 0, count: count * features)
         for i in 0..<rows.count {
             let column = i % features
@@ -152,7 +153,7 @@ struct TreeBench {
         return (rows, count)
     }
 
-    static func label(_ row: UnsafePointer<Float>, rng: inout SplitMix) -> Float {
+    static func label(_ row: UnsafePointer<Float>, rng: inout SplitMix64) -> Float {
         func v(_ i: Int) -> Double { row[i].isNaN ? 0.2 : Double(row[i]) }
         let score = v(0) * v(3) + sin(v(1)) + 0.01 * v(2) - v(4) * v(4) / 2 + (v(5) > 0 ? 1 : -1) * v(6) + 0.5 * rng.normal()
         return score > 0 ? 1 : 0
@@ -164,25 +165,15 @@ struct TreeBench {
         return ContinuousClock.now - start
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
+    static func seconds(_ d: Duration) -> Double { d.inSeconds }
 }
 
-/// A small deterministic generator (SplitMix64) with uniform and normal draws.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+extension SplitMix64 {
+    mutating func uniform() -> Double { nextDouble() }
+
+    /// A standard normal draw (Box-Muller).
     mutating func normal() -> Double {
-        let u = max(uniform(), 1e-300)
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * uniform())
+        let u = max(nextDouble(), 1e-300)
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * nextDouble())
     }
 }
