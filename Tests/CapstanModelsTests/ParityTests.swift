@@ -11,6 +11,7 @@ struct ParityTests {
     static let models = [
         "xgb_binary", "xgb_binary_cat", "xgb_onehot_cat", "xgb_regression", "xgb_multiclass", "xgb_softmax",
         "xgb_logitraw", "xgb_poisson", "xgb_deep_regression",
+        "xgb17_binary", "xgb17_multiclass",
         "lgb_binary", "lgb_binary_sigmoid_nomissing", "lgb_regression_zero_missing", "lgb_multiclass",
         "lgb_multiclassova", "lgb_rf_average",
     ]

@@ -3,13 +3,16 @@
 
   inputs.f64          10,000 x 8 float64 rows (little-endian, row-major) with NaNs, zeros and
                       unseen categories
-  <model>.json/.txt   each model as its library saves it
+  <model>.json/.txt   each model as its library saves it (xgb17_* by Debian's libxgboost 1.7 through
+                      its C API, the JSON layout older deployments have)
   <model>.pred.f64    the library's own predictions for inputs.f64 (float64, row-major)
   manifest.tsv        one line per model: name, format, file, objective, outputs
 
 The Swift tests in Tests/CapstanModelsTests run this script and compare their predictions with
 the libraries'. Usage: train_reference_models.py OUT_DIR
 """
+import ctypes
+import ctypes.util
 import os
 import sys
 
@@ -105,10 +108,61 @@ def main(out):
               {"objective": "regression", "boosting": "rf", "bagging_fraction": 0.7, "bagging_freq": 1,
                "num_leaves": 15}, 20)
 
+    # The same JSON format as written by Debian's libxgboost 1.7 (scalar base_score, older
+    # layout), trained and predicted through its C API.
+    for name, objective, label, extra in [
+        ("xgb17_binary", "binary:logistic", binary, []),
+        ("xgb17_multiclass", "multi:softprob", multi, [(b"num_class", b"3")]),
+    ]:
+        outputs = train_with_c_library(out, name, objective, train, label, test, extra)
+        manifest.append((name, "xgboost", name + ".json", objective, outputs))
+
     with open(os.path.join(out, "manifest.tsv"), "w") as f:
         for row in manifest:
             f.write("\t".join(str(v) for v in row) + "\n")
     print(f"wrote {len(manifest)} models and {TEST_ROWS} rows to {out}")
+
+
+def train_with_c_library(out, name, objective, train, label, test, extra):
+    path = ctypes.util.find_library("xgboost")
+    if path is None:
+        sys.exit("libxgboost (Debian's libxgboost-dev) is not installed: run scripts/setup.sh")
+    lib = ctypes.cdll.LoadLibrary(path)
+    lib.XGBGetLastError.restype = ctypes.c_char_p
+
+    def check(status):
+        if status != 0:
+            sys.exit("libxgboost: " + lib.XGBGetLastError().decode())
+
+    def matrix(rows):
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        handle = ctypes.c_void_p()
+        check(lib.XGDMatrixCreateFromMat(rows.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), ctypes.c_uint64(rows.shape[0]),
+                                         ctypes.c_uint64(rows.shape[1]), ctypes.c_float(np.nan), ctypes.byref(handle)))
+        return handle
+
+    dtrain = matrix(train)
+    labels = np.ascontiguousarray(label, dtype=np.float32)
+    check(lib.XGDMatrixSetFloatInfo(dtrain, b"label", labels.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                    ctypes.c_uint64(len(labels))))
+    booster = ctypes.c_void_p()
+    check(lib.XGBoosterCreate((ctypes.c_void_p * 1)(dtrain), ctypes.c_uint64(1), ctypes.byref(booster)))
+    for key, value in [(b"objective", objective.encode()), (b"max_depth", b"5"), (b"tree_method", b"hist"),
+                       (b"seed", b"3"), (b"nthread", b"1")] + extra:
+        check(lib.XGBoosterSetParam(booster, key, value))
+    for iteration in range(20):
+        check(lib.XGBoosterUpdateOneIter(booster, iteration, dtrain))
+    check(lib.XGBoosterSaveModel(booster, os.path.join(out, name + ".json").encode()))
+    dtest = matrix(test)
+    length = ctypes.c_uint64()
+    result = ctypes.POINTER(ctypes.c_float)()
+    check(lib.XGBoosterPredict(booster, dtest, 0, 0, 0, ctypes.byref(length), ctypes.byref(result)))
+    pred = np.ctypeslib.as_array(result, shape=(length.value,)).astype(np.float64).reshape(test.shape[0], -1)
+    pred.astype("<f8").tofile(os.path.join(out, name + ".pred.f64"))
+    for handle in (dtrain, dtest):
+        lib.XGDMatrixFree(handle)
+    lib.XGBoosterFree(booster)
+    return pred.shape[1]
 
 
 if __name__ == "__main__":
