@@ -177,17 +177,19 @@ struct CategorySets {
     let words: UnsafeBufferPointer<UInt32>
     let offsets: UnsafeBufferPointer<Int32>
 
-    /// Whether `category` (truncated toward zero) is in set `set`. Negative, non-finite or
-    /// out-of-range values are in no set.
+    /// XGBoost's rule: whether `category` is in set `set`. Negative (checked before truncation,
+    /// so -0.5 is invalid), non-finite or out-of-range values are in no set.
     @inline(__always)
     func contains(set: Int, category: Float) -> Bool {
         guard category >= 0, category < 2_147_483_648 else { return false }
         return contains(set: set, index: Int(category))
     }
 
+    /// LightGBM's rule: the value is truncated toward zero first (so -0.5 reads as category 0);
+    /// NaN, negative and out-of-range values are in no set.
     @inline(__always)
     func contains(set: Int, category: Double) -> Bool {
-        guard category >= 0, category < 2_147_483_648 else { return false }
+        guard category > -1, category < 2_147_483_648 else { return false }
         return contains(set: set, index: Int(category))
     }
 

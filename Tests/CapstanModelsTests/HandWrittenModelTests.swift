@@ -77,7 +77,7 @@ struct HandWrittenModelTests {
     }
 
     /// A two-split LightGBM tree: f0 <= 0.5 (missing type NaN, default left) → leaf 0, else
-    /// [f1 categorical in {2, 33} → leaf 1, else leaf 2].
+    /// [f1 categorical in {0, 2, 33} → leaf 1, else leaf 2].
     static let lightgbmText = """
         tree
         version=v4
@@ -106,7 +106,7 @@ struct HandWrittenModelTests {
         internal_weight=0 0
         internal_count=2 1
         cat_boundaries=0 2
-        cat_threshold=4 2
+        cat_threshold=5 2
         is_linear=0
         shrinkage=1
 
@@ -122,7 +122,8 @@ struct HandWrittenModelTests {
         let nan = Double.nan
         let cases: [([Double], Double)] = [
             ([0.5, 0], 1), ([nan, 0], 1), ([0.6, 2], 2), ([0.6, 33], 2), ([0.6, 33.9], 2), ([0.6, 3], 3),
-            ([0.6, nan], 3), ([0.6, -2], 3), ([0.6, 64], 3),
+            ([0.6, nan], 3), ([0.6, -2], 3), ([0.6, 64], 3), ([0.6, 0], 2),
+            ([0.6, -0.5], 2),  // truncated toward zero first, as LightGBM does: category 0
         ]
         for (row, expected) in cases {
             #expect(model.predict(row: row) == [expected], "row \(row)")
