@@ -8,11 +8,15 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   librdkafka-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libyaml-dev pkg-config
   redis-server postgresql postgresql-contrib
-  libxgboost-dev libgomp1
+  libxgboost-dev libgomp1 protobuf-compiler zlib1g-dev libssl-dev gzip openssl
 )
 PYTHON_PACKAGES=(
-  numpy==2.4.6 xgboost==3.2.0 lightgbm==4.7.0
+  numpy==2.4.6 xgboost-cpu==3.2.0 lightgbm==4.7.0 "tritonclient[http,grpc]==2.73.0" duckdb==2.0.0
+  helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 PyYAML==6.0.3
 )
+# kubectl (Debian's kubernetes-client) drives the operator's kubectl smoke test; a machine that
+# already has a kubectl keeps it.
+if ! command -v kubectl >/dev/null; then DEBIAN_PACKAGES+=(kubernetes-client); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
