@@ -21,6 +21,8 @@ let package = Package(
         .executable(name: "capstan-feature-worker", targets: ["capstan-feature-worker"]),
         .executable(name: "capstan-bench", targets: ["capstan-bench"]),
         .executable(name: "capstan-tree-bench", targets: ["capstan-tree-bench"]),
+        // MARK: operator (products)
+        .executable(name: "capstan-operator", targets: ["capstan-operator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -162,6 +164,31 @@ let package = Package(
         .executableTarget(
             name: "capstan-tree-bench",
             dependencies: ["CapstanCore", "CapstanModels", "CapstanGenerator", "CXGBoost"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: operator
+        .target(
+            name: "CapstanOperator",
+            dependencies: [
+                "CapstanCore", "CapstanAPI", "CapstanFeatures",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "capstan-operator",
+            dependencies: [
+                "CapstanCore", "CapstanAPI", "CapstanOperator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanOperatorTests",
+            dependencies: ["CapstanOperator", "CapstanAPI", "CapstanFeatures", "CapstanCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
 

@@ -8,6 +8,8 @@ public struct FeatureView: Sendable, Hashable, Codable {
     public var kind: String
     public var metadata: ObjectMeta
     public var spec: FeatureViewSpec
+    /// Written by the operator; absent in manifests.
+    public var status: FeatureViewStatus?
 
     public init(name: String, spec: FeatureViewSpec) {
         apiVersion = CapstanAPIGroup.apiVersion
@@ -35,6 +37,9 @@ public struct FeatureViewSpec: Sendable, Hashable, Codable {
     public var allowedLateness: DurationString?
     public var online: OnlineSpec?
     public var offline: OfflineSpec?
+    /// Scaling of the view's feature-worker Deployment. Not part of the definition: changing it
+    /// does not change the definition version.
+    public var workers: ScalingSpec?
 
     public init(
         entity: String, source: FeatureSource, eventTime: EventTimeSpec, schema: [EventField], features: [FeatureSpec],
@@ -165,5 +170,72 @@ public struct OfflineSpec: Sendable, Hashable, Codable {
 
     public init(enabled: Bool? = true) {
         self.enabled = enabled
+    }
+}
+
+/// What the operator reports about a FeatureView.
+public struct FeatureViewStatus: Sendable, Hashable, Codable {
+    public var observedGeneration: Int64?
+    public var conditions: [Condition]?
+    /// Feature-worker pods that are ready.
+    public var readyWorkers: Int32?
+    /// The definition's hash: the key under which the worker registers this definition in the
+    /// offline store's registry (a spec change that alters features gives a new one).
+    public var definitionVersion: String?
+
+    public init(observedGeneration: Int64? = nil, conditions: [Condition]? = nil, readyWorkers: Int32? = nil, definitionVersion: String? = nil) {
+        self.observedGeneration = observedGeneration
+        self.conditions = conditions
+        self.readyWorkers = readyWorkers
+        self.definitionVersion = definitionVersion
+    }
+}
+
+extension EventTimeSpec.Format: CaseIterable, SchemaEnum {}
+extension EventField.FieldType: CaseIterable, SchemaEnum {}
+extension WindowSpec.Aggregation: SchemaEnum {}
+
+extension FeatureViewSpec: OpenAPICustomizing {
+    static func customizeSchema(_ schema: inout OpenAPISchema) {
+        schema.edit("entity") { $0.minLength = 1 }
+        schema.edit("schema") { $0.minItems = 1; $0.maxItems = 512; $0.listType = "map"; $0.listMapKeys = ["name"] }
+        schema.edit("features") { $0.minItems = 1; $0.maxItems = 512; $0.listType = "map"; $0.listMapKeys = ["name"] }
+        schema.edit("dependsOn") { $0.maxItems = 64; $0.listType = "set" }
+        schema.edit("dependsOn[]") { $0.maxLength = 253 }
+        schema.edit("allowedLateness") { $0.defaultValue = .string("1h") }
+        schema.validations.append(
+            CELRule(rule: "self.schema.exists(f, f.name == self.entity)", message: "the entity field must be declared in schema"))
+        schema.validations.append(
+            CELRule(rule: "self.schema.exists(f, f.name == self.eventTime.field)", message: "eventTime.field must be declared in schema"))
+    }
+}
+
+extension FeatureSpec: OpenAPICustomizing {
+    static func customizeSchema(_ schema: inout OpenAPISchema) {
+        schema.edit("name") { $0.pattern = "^[A-Za-z_][A-Za-z0-9_]*$"; $0.maxLength = 63 }
+        schema.edit("expr") { $0.maxLength = 4096 }
+        schema.validations.append(CELRule(rule: "has(self.expr) != has(self.window)", message: "a feature has exactly one of expr or window"))
+    }
+}
+
+extension EventField: OpenAPICustomizing {
+    static func customizeSchema(_ schema: inout OpenAPISchema) {
+        schema.edit("name") { $0.maxLength = 253 }
+    }
+}
+
+extension WindowSpec: OpenAPICustomizing {
+    static func customizeSchema(_ schema: inout OpenAPISchema) {
+        schema.edit("of") { $0.maxLength = 4096 }
+        schema.edit("filter") { $0.maxLength = 4096 }
+        schema.validations.append(
+            CELRule(rule: "!(self.aggregation in ['sum', 'avg', 'min', 'max']) || has(self.of)", message: "sum, avg, min and max need window.of, the value to aggregate"))
+    }
+}
+
+extension KafkaSource: OpenAPICustomizing {
+    static func customizeSchema(_ schema: inout OpenAPISchema) {
+        schema.edit("topic") { $0.minLength = 1; $0.maxLength = 249; $0.pattern = "^[A-Za-z0-9._-]+$" }
+        schema.edit("format") { $0.enumValues = ["json"]; $0.defaultValue = .string("json") }
     }
 }

@@ -200,7 +200,9 @@ private struct Builder {
     static func canonicalSpec(_ view: FeatureView) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(view.spec)) ?? Data(), as: UTF8.self)
+        var spec = view.spec
+        spec.workers = nil  // scaling is not part of the definition
+        return String(decoding: (try? encoder.encode(spec)) ?? Data(), as: UTF8.self)
     }
 
     struct Parsed {

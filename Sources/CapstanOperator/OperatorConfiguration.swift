@@ -1,0 +1,45 @@
+/// What the operator puts into the children it creates besides the resources' specs: images,
+/// where the data stores' credentials are, and pod defaults. Set by `capstan-operator run`
+/// flags (the Helm chart passes its values through).
+public struct OperatorConfiguration: Sendable, Hashable {
+    /// A key in a Kubernetes Secret; the pod reads it as an environment variable.
+    public struct SecretKey: Sendable, Hashable {
+        public var name: String
+        public var key: String
+
+        public init(name: String, key: String) {
+            self.name = name
+            self.key = key
+        }
+    }
+
+    public var featureWorkerImage: String
+    public var servingImage: String
+    public var imagePullPolicy: String
+    /// `KAFKA_BROKERS` for workers and gateways.
+    public var kafkaSecret: SecretKey
+    /// `CAPSTAN_REDIS_URL` for workers and gateways.
+    public var redisSecret: SecretKey
+    /// `CAPSTAN_POSTGRES_URL` for workers.
+    public var postgresSecret: SecretKey
+    /// Kubernetes cluster domain, for the URLs in status.
+    public var clusterDomain: String
+
+    public init(
+        featureWorkerImage: String = "ghcr.io/capstan-ml/capstan-feature-worker:0.1.0",
+        servingImage: String = "ghcr.io/capstan-ml/capstan-serving:0.1.0",
+        imagePullPolicy: String = "IfNotPresent",
+        kafkaSecret: SecretKey = SecretKey(name: "capstan-kafka", key: "brokers"),
+        redisSecret: SecretKey = SecretKey(name: "capstan-redis", key: "url"),
+        postgresSecret: SecretKey = SecretKey(name: "capstan-postgres", key: "url"),
+        clusterDomain: String = "cluster.local"
+    ) {
+        self.featureWorkerImage = featureWorkerImage
+        self.servingImage = servingImage
+        self.imagePullPolicy = imagePullPolicy
+        self.kafkaSecret = kafkaSecret
+        self.redisSecret = redisSecret
+        self.postgresSecret = postgresSecret
+        self.clusterDomain = clusterDomain
+    }
+}
