@@ -113,6 +113,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Kubernetes (client over libcurl; in-process API server)
+        .target(
+            name: "CapstanKube",
+            dependencies: [
+                "CCurl", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Data plane
         .target(
             name: "CapstanGenerator",

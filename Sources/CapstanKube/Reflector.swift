@@ -1,0 +1,186 @@
+import CapstanCore
+import Logging
+import Synchronization
+
+/// The objects of one resource as last seen by a `Reflector`, keyed by `namespace/name`.
+/// Controllers read from here instead of asking the API server. Each object is held once.
+public final class ReflectorStore: Sendable {
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var objects: [String: JSONValue] = [:]
+        var synced = false
+        var resourceVersion = ""
+        var syncWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    public init() {}
+
+    public func get(_ key: String) -> JSONValue? { state.withLock { $0.objects[key] } }
+
+    public func get(name: String, namespace: String?) -> JSONValue? {
+        get(namespace.map { "\($0)/\(name)" } ?? name)
+    }
+
+    /// Every object (in no particular order).
+    public func list() -> [JSONValue] { state.withLock { Array($0.objects.values) } }
+
+    /// The objects in `namespace` matching `selector`.
+    public func list(namespace: String? = nil, selector: LabelSelector? = nil) -> [JSONValue] {
+        state.withLock { state in
+            state.objects.values.filter { object in
+                (namespace == nil || object.namespace == namespace) && (selector?.matches(object.labels) ?? true)
+            }
+        }
+    }
+
+    public var keys: [String] { state.withLock { Array($0.objects.keys) } }
+    public var count: Int { state.withLock { $0.objects.count } }
+    /// True once the first list has been stored.
+    public var isSynced: Bool { state.withLock { $0.synced } }
+    /// The resourceVersion of the newest event stored.
+    public var resourceVersion: String { state.withLock { $0.resourceVersion } }
+
+    /// Returns once the first list has been stored.
+    public func waitUntilSynced() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state in
+                if state.synced { return true }
+                state.syncWaiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Replaces the contents; returns the changes against the previous contents.
+    func replace(_ objects: [JSONValue], resourceVersion: String) -> [ReflectorChange] {
+        var fresh: [String: JSONValue] = [:]
+        fresh.reserveCapacity(objects.count)
+        for object in objects { fresh[object.objectKey] = object }
+        let (changes, waiters) = state.withLock { state -> ([ReflectorChange], [CheckedContinuation<Void, Never>]) in
+            var changes: [ReflectorChange] = []
+            for (key, object) in fresh where state.objects[key]?.resourceVersion != object.resourceVersion || state.objects[key] == nil {
+                changes.append(.applied(object))
+            }
+            for (key, object) in state.objects where fresh[key] == nil {
+                changes.append(.deleted(object))
+            }
+            state.objects = fresh
+            state.resourceVersion = resourceVersion
+            state.synced = true
+            let waiters = state.syncWaiters
+            state.syncWaiters = []
+            return (changes, waiters)
+        }
+        for waiter in waiters { waiter.resume() }
+        return changes
+    }
+
+    func apply(_ object: JSONValue) {
+        state.withLock { state in
+            state.objects[object.objectKey] = object
+            if let version = object.resourceVersion { state.resourceVersion = version }
+        }
+    }
+
+    func remove(_ object: JSONValue) {
+        state.withLock { state in
+            state.objects[object.objectKey] = nil
+            if let version = object.resourceVersion { state.resourceVersion = version }
+        }
+    }
+
+    func bookmark(_ resourceVersion: String) {
+        state.withLock { $0.resourceVersion = resourceVersion }
+    }
+}
+
+/// A change a `Reflector` stored.
+public enum ReflectorChange: Sendable {
+    /// Created or updated (also reported after a relist for every object that changed).
+    case applied(JSONValue)
+    /// Deleted (also reported after a relist for objects that vanished meanwhile).
+    case deleted(JSONValue)
+
+    public var object: JSONValue {
+        switch self {
+        case .applied(let object), .deleted(let object): return object
+        }
+    }
+}
+
+/// Keeps a `ReflectorStore` in step with the API server through a `Watcher`, and tells
+/// subscribers what changed. One reflector per watched resource; controllers share it.
+public final class Reflector: Sendable {
+    public let store: ReflectorStore
+    public let watcher: Watcher
+    private let transform: @Sendable (JSONValue) -> JSONValue
+    private let subscribers = Mutex<[UInt64: AsyncStream<ReflectorChange>.Continuation]>([:])
+    private let nextSubscriber = Atomic<UInt64>(0)
+
+    /// - Parameter transform: applied to each object before it is stored; the default drops
+    ///   `metadata.managedFields`, which controllers never read and which is often the largest
+    ///   part of an object.
+    public init(watcher: Watcher, store: ReflectorStore = ReflectorStore(), transform: @escaping @Sendable (JSONValue) -> JSONValue = Reflector.dropManagedFields) {
+        self.watcher = watcher
+        self.store = store
+        self.transform = transform
+    }
+
+    public convenience init(client: KubeClient, resource: KubeResource, namespace: String? = nil, labelSelector: String? = nil) {
+        self.init(watcher: Watcher(client: client, resource: resource, namespace: namespace, labelSelector: labelSelector))
+    }
+
+    @Sendable public static func dropManagedFields(_ object: JSONValue) -> JSONValue {
+        guard object[path: ["metadata", "managedFields"]] != nil else { return object }
+        var object = object
+        object[path: ["metadata", "managedFields"]] = nil
+        return object
+    }
+
+    /// A stream of every change stored from now on. It ends when the reflector stops.
+    public func changes() -> AsyncStream<ReflectorChange> {
+        let (stream, continuation) = AsyncStream.makeStream(of: ReflectorChange.self)
+        let id = nextSubscriber.wrappingAdd(1, ordering: .relaxed).oldValue
+        subscribers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Runs the watcher until the task is cancelled, then ends the subscribers' streams.
+    public func run() async {
+        await watcher.run { event in
+            switch event {
+            case .listed(let objects, let version):
+                let changes = store.replace(objects.map(transform), resourceVersion: version)
+                publish(changes)
+            case .added(let object), .modified(let object):
+                let object = transform(object)
+                store.apply(object)
+                publish([.applied(object)])
+            case .deleted(let object):
+                let object = transform(object)
+                store.remove(object)
+                publish([.deleted(object)])
+            case .bookmark(let version):
+                store.bookmark(version)
+            }
+        }
+        let all = subscribers.withLock { subscribers in
+            defer { subscribers.removeAll() }
+            return Array(subscribers.values)
+        }
+        for continuation in all { continuation.finish() }
+    }
+
+    private func publish(_ changes: [ReflectorChange]) {
+        if changes.isEmpty { return }
+        let all = subscribers.withLock { Array($0.values) }
+        for continuation in all {
+            for change in changes { continuation.yield(change) }
+        }
+    }
+}
