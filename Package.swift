@@ -182,7 +182,7 @@ let package = Package(
         .target(
             name: "CapstanOperator",
             dependencies: [
-                "CapstanCore", "CapstanAPI", "CapstanFeatures",
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],

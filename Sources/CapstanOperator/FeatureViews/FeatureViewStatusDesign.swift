@@ -10,12 +10,12 @@ extension FeatureViewDesign {
     /// - Degraded: the spec cannot run (the same reasons as Ready), or the rollout is stuck
     ///   (`ProgressDeadlineExceeded`).
     public static func status(
-        of view: FeatureView, compiled: Result<Compiled, SpecProblem>, worker: WorkloadObservation?, now: String
+        name: String, generation: Int64?, previous: FeatureViewStatus?, compiled: Result<Compiled, SpecProblem>, worker: WorkloadObservation?,
+        now: String
     ) -> (status: FeatureViewStatus, transitions: [Condition]) {
-        let generation = view.metadata.generation
-        var writer = ConditionWriter(previous: view.status?.conditions, generation: generation, now: now)
+        var writer = ConditionWriter(previous: previous?.conditions, generation: generation, now: now)
         var status = FeatureViewStatus(observedGeneration: generation, readyWorkers: worker?.readyReplicas ?? 0)
-        status.definitionVersion = view.status?.definitionVersion
+        status.definitionVersion = previous?.definitionVersion
         switch compiled {
         case .failure(let problem):
             let keeps = worker == nil ? "" : " The workers keep running the last valid definition."
@@ -35,7 +35,7 @@ extension FeatureViewDesign {
             } else {
                 writer.set(
                     ConditionType.ready, false, "WorkersUnavailable",
-                    "0 of \(worker.replicas) workers available; see the pods of Deployment \(workerName(view.name)).")
+                    "0 of \(worker.replicas) workers available; see the pods of Deployment \(workerName(name)).")
             }
             if worker.rolledOut {
                 writer.set(ConditionType.progressing, false, "RolledOut", "Every worker runs definition \(plan.definitionVersion.prefix(12)).")
@@ -45,7 +45,7 @@ extension FeatureViewDesign {
                     "\(worker.updatedReplicas) of \(worker.replicas) workers updated to definition \(plan.definitionVersion.prefix(12)).")
             }
             if worker.progressDeadlineExceeded {
-                writer.set(ConditionType.degraded, true, "ProgressDeadlineExceeded", "The worker rollout is stuck; see Deployment \(workerName(view.name)).")
+                writer.set(ConditionType.degraded, true, "ProgressDeadlineExceeded", "The worker rollout is stuck; see Deployment \(workerName(name)).")
             } else {
                 writer.set(ConditionType.degraded, false, "AsExpected", "")
             }

@@ -141,35 +141,34 @@ public enum ModelDeploymentDesign {
     /// Ready when the gateway and every version with traffic are available; `CanaryHealthy`
     /// reports whether every version with a spec weight below 100 that should get traffic is.
     public static func status(
-        of md: ModelDeployment, problem: FeatureViewDesign.SpecProblem?, versions: [String: WorkloadObservation], gateway: WorkloadObservation?,
+        name: String, namespace: String, generation: Int64?, previous: ModelDeploymentStatus?, spec: ModelDeploymentSpec?,
+        problem: FeatureViewDesign.SpecProblem?, versions: [String: WorkloadObservation], gateway: WorkloadObservation?,
         clusterDomain: String, now: String
     ) -> (status: ModelDeploymentStatus, transitions: [Condition], effective: [TrafficEntry]) {
-        let generation = md.metadata.generation
-        var writer = ConditionWriter(previous: md.status?.conditions, generation: generation, now: now)
-        let name = md.metadata.name
-        let namespace = md.metadata.namespace ?? "default"
+        var writer = ConditionWriter(previous: previous?.conditions, generation: generation, now: now)
         var status = ModelDeploymentStatus(observedGeneration: generation)
         status.url = "http://\(gatewayName(name)).\(namespace).svc.\(clusterDomain)"
-        if let problem {
+        guard let spec, problem == nil else {
+            let problem = problem ?? .init(reason: "InvalidSpec", message: "the spec cannot be read")
             writer.set(ConditionType.ready, false, problem.reason, problem.message)
             writer.set(ConditionType.progressing, false, problem.reason, "Not rolling out: the spec has to be fixed first.")
             writer.set(ConditionType.degraded, true, problem.reason, problem.message)
             status.conditions = writer.conditions
-            status.versions = md.status?.versions
-            status.traffic = md.status?.traffic
-            return (status, writer.transitions, md.status?.traffic ?? [])
+            status.versions = previous?.versions
+            status.traffic = previous?.traffic
+            return (status, writer.transitions, previous?.traffic ?? [])
         }
         var ready: [String: Bool] = [:]
-        status.versions = md.spec.versions.map { version in
+        status.versions = spec.versions.map { version in
             let observed = versions[version.name]
             let isReady = observed?.available ?? false
             ready[version.name] = isReady
             return VersionStatus(name: version.name, ready: isReady, readyReplicas: observed?.readyReplicas ?? 0)
         }
-        let effective = TrafficTable.effective(md.spec.versions, ready: ready)
+        let effective = TrafficTable.effective(spec.versions, ready: ready)
         status.traffic = effective
 
-        let starved = md.spec.versions.filter { $0.weight > 0 && !(ready[$0.name] ?? false) }.map(\.name)
+        let starved = spec.versions.filter { $0.weight > 0 && !(ready[$0.name] ?? false) }.map(\.name)
         let gatewayReady = gateway?.available ?? false
         if gatewayReady && starved.isEmpty {
             writer.set(ConditionType.ready, true, "Serving", "Gateway and every version with traffic are available.")
@@ -181,7 +180,7 @@ public enum ModelDeploymentDesign {
                 "Versions \(starved.joined(separator: ", ")) are not available and receive no traffic; the others take their share.")
         }
         let all = Array(versions.values) + [gateway].compactMap { $0 }
-        let rolling = all.count < md.spec.versions.count + 1 || all.contains { !$0.rolledOut }
+        let rolling = all.count < spec.versions.count + 1 || all.contains { !$0.rolledOut }
         writer.set(
             ConditionType.progressing, rolling, rolling ? "RollingOut" : "RolledOut",
             rolling ? "Model servers or gateway are being created or updated." : "Every model server and the gateway run the current spec.")
@@ -190,8 +189,8 @@ public enum ModelDeploymentDesign {
         } else {
             writer.set(ConditionType.degraded, false, "AsExpected", "")
         }
-        let canaries = md.spec.versions.filter { $0.weight > 0 && $0.weight < 100 }
-        if md.spec.versions.count > 1 {
+        let canaries = spec.versions.filter { $0.weight > 0 && $0.weight < 100 }
+        if spec.versions.count > 1 {
             let sick = canaries.filter { !(ready[$0.name] ?? false) }.map(\.name)
             writer.set(
                 "CanaryHealthy", sick.isEmpty, sick.isEmpty ? "VersionsAvailable" : "VersionsUnavailable",

@@ -1,0 +1,50 @@
+import CapstanAPI
+import CapstanKube
+
+extension Operator {
+    /// Level-based: observe each version's Deployment and the gateway, compute the effective
+    /// traffic table (unready versions get none), apply the children (the table included),
+    /// delete the children of versions removed from the spec, write status.
+    func reconcileModelDeployment(_ key: String) async throws -> ReconcileResult {
+        guard let object = modelDeploymentReflector.store.get(key) else {
+            index.forgetOwner(kind: ModelDeployment.kind, key: key)
+            return .awaitChange
+        }
+        if object.deletionTimestamp != nil { return .awaitChange }
+        let namespace = object.namespace ?? "default"
+        let name = object.name ?? ""
+        let previous = object["status"].flatMap { try? ObjectCoding.decode(ModelDeploymentStatus.self, from: $0) }
+
+        var md: ModelDeployment?
+        var problem: FeatureViewDesign.SpecProblem?
+        do {
+            let decoded = try ObjectCoding.decode(ModelDeployment.self, from: object)
+            md = decoded
+            problem = ModelDeploymentDesign.validate(decoded.spec)
+        } catch {
+            problem = .init(reason: "InvalidSpec", message: "ModelDeployment \(name): \(ObjectCoding.describe(error))")
+        }
+
+        let deployments = childReflectors[.deployment]!.store
+        var versions: [String: WorkloadObservation] = [:]
+        for version in md?.spec.versions ?? [] {
+            if let observed = deployments.get("\(namespace)/\(ModelDeploymentDesign.versionName(name, version.name))") {
+                versions[version.name] = WorkloadObservation(deployment: observed)
+            }
+        }
+        let gateway = deployments.get("\(namespace)/\(ModelDeploymentDesign.gatewayName(name))").map(WorkloadObservation.init(deployment:))
+        let (status, transitions, effective) = ModelDeploymentDesign.status(
+            name: name, namespace: namespace, generation: object.generation, previous: previous, spec: md?.spec, problem: problem,
+            versions: versions, gateway: gateway, clusterDomain: configuration.clusterDomain, now: Self.now())
+
+        if problem == nil, let md, let uid = object.uid {
+            let owner = OwnerIdentity(kind: ModelDeployment.kind, name: name, namespace: namespace, uid: uid)
+            let children = try ModelDeploymentDesign.children(of: md, effective: effective, owner: owner, configuration: configuration)
+            try await ensure(children, ownerKind: ModelDeployment.kind, ownerKey: key, namespace: namespace)
+        }
+        if try await writeStatus(status, resource: Self.modelDeployments, object: object) {
+            await recordEvents(transitions, previous: previous?.conditions, object: object)
+        }
+        return .awaitChange
+    }
+}

@@ -1,0 +1,250 @@
+import CapstanAPI
+import CapstanKube
+import Foundation
+import Logging
+import Synchronization
+
+/// The operator: reflectors for FeatureViews, ModelDeployments and their children, one
+/// ``Controller`` per kind, and (optionally) leader election so that only one replica acts.
+public final class Operator: Sendable {
+    public struct Options: Sendable {
+        /// Namespace to watch; nil = all.
+        public var namespace: String?
+        /// Concurrent reconciles per kind.
+        public var workers: Int = 4
+        /// Leader election; nil = act at once (a single replica).
+        public var leaderElection: LeaderElector.Configuration?
+        /// Field manager for server-side apply of children and status.
+        public var fieldManager = "capstan-operator"
+        /// Identity in Events.
+        public var identity = "capstan-operator"
+
+        public init(namespace: String? = nil, workers: Int = 4, leaderElection: LeaderElector.Configuration? = nil) {
+            self.namespace = namespace
+            self.workers = workers
+            self.leaderElection = leaderElection
+        }
+    }
+
+    public static let featureViews = KubeResource(group: CapstanAPIGroup.group, version: CapstanAPIGroup.version, plural: FeatureView.plural, kind: FeatureView.kind)
+    public static let modelDeployments = KubeResource(
+        group: CapstanAPIGroup.group, version: CapstanAPIGroup.version, plural: ModelDeployment.plural, kind: ModelDeployment.kind)
+    /// Children carry this label; the child reflectors watch only such objects.
+    public static let childSelector = "app.kubernetes.io/managed-by=\(K8s.managedBy)"
+
+    let client: KubeClient
+    let configuration: OperatorConfiguration
+    let options: Options
+    let logger: Logger
+    let featureViewReflector: Reflector
+    let modelDeploymentReflector: Reflector
+    let childReflectors: [ChildKind: Reflector]
+    let index = ChildIndex()
+    let dependents = FeatureViewDependents()
+    let events: EventRecorder
+    public let stats = ReconcileStats()
+    let leading = Atomic<Bool>(false)
+    let synced = Atomic<Bool>(false)
+    let featureViewController: Controller
+    let modelDeploymentController: Controller
+
+    public init(client: KubeClient, configuration: OperatorConfiguration, options: Options, logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.options = options
+        self.logger = logger
+        featureViewReflector = Reflector(client: client, resource: Self.featureViews, namespace: options.namespace)
+        modelDeploymentReflector = Reflector(client: client, resource: Self.modelDeployments, namespace: options.namespace)
+        var children: [ChildKind: Reflector] = [:]
+        for kind in ChildKind.allCases {
+            let watcher = Watcher(client: client, resource: kind.resource, namespace: options.namespace, labelSelector: Self.childSelector)
+            children[kind] = Reflector(watcher: watcher, transform: ChildSlimming.slim)
+        }
+        childReflectors = children
+        events = EventRecorder(client: client, component: "capstan-operator", instance: options.identity, logger: logger)
+        let stats = self.stats
+        // The reconcile closures reach the operator through a box filled right below: the
+        // controllers are stored properties, so they exist before `self` is complete.
+        let box = WeakBox()
+        featureViewController = Controller(kind: FeatureView.kind, stats: stats, logger: logger) { key in
+            guard let op = box.value else { return .awaitChange }
+            return try await op.reconcileFeatureView(key)
+        }
+        modelDeploymentController = Controller(kind: ModelDeployment.kind, stats: stats, logger: logger) { key in
+            guard let op = box.value else { return .awaitChange }
+            return try await op.reconcileModelDeployment(key)
+        }
+        box.value = self
+    }
+
+    /// True while this instance leads (always true without leader election once running).
+    public var isLeader: Bool { leading.load(ordering: .relaxed) }
+    /// True once every cache has been listed.
+    public var isSynced: Bool { synced.load(ordering: .relaxed) }
+
+    /// Runs until the task is cancelled (or leadership is lost: then it throws).
+    public func run() async throws {
+        if let election = options.leaderElection {
+            let elector = LeaderElector(client: client, configuration: election, logger: logger)
+            try await elector.run { [self] in
+                leading.store(true, ordering: .relaxed)
+                defer { leading.store(false, ordering: .relaxed) }
+                logger.info("leading; starting controllers", metadata: ["operator.identity": "\(election.identity)"])
+                await runControllers()
+            }
+        } else {
+            leading.store(true, ordering: .relaxed)
+            defer { leading.store(false, ordering: .relaxed) }
+            await runControllers()
+        }
+    }
+
+    /// Reflectors, change feeders and controllers, until cancelled.
+    func runControllers() async {
+        await withDiscardingTaskGroup { group in
+            let reflectors = [featureViewReflector, modelDeploymentReflector] + ChildKind.allCases.map { childReflectors[$0]! }
+            // Subscribe before the reflectors start so no change is missed.
+            let fvChanges = featureViewReflector.changes()
+            let mdChanges = modelDeploymentReflector.changes()
+            let childChanges = ChildKind.allCases.map { ($0, childReflectors[$0]!.changes()) }
+            for reflector in reflectors {
+                group.addTask { await reflector.run() }
+            }
+            group.addTask { [self] in
+                for await change in fvChanges {
+                    let object = change.object
+                    let key = object.objectKey
+                    let affected = dependents.update(change)
+                    featureViewController.queue.add(key)
+                    for other in affected { featureViewController.queue.add(other) }
+                }
+            }
+            group.addTask { [self] in
+                for await change in mdChanges { modelDeploymentController.queue.add(change.object.objectKey) }
+            }
+            for (kind, changes) in childChanges {
+                group.addTask { [self] in
+                    for await change in changes {
+                        guard let owner = index.record(change, kind: kind) else { continue }
+                        switch owner.kind {
+                        case FeatureView.kind: featureViewController.queue.add(owner.key)
+                        case ModelDeployment.kind: modelDeploymentController.queue.add(owner.key)
+                        default: break
+                        }
+                    }
+                }
+            }
+            group.addTask { [self] in
+                // Reconciles read the child caches: wait for every list before starting.
+                for reflector in reflectors { await reflector.store.waitUntilSynced() }
+                synced.store(true, ordering: .relaxed)
+                logger.info("caches synced", metadata: ["operator.featureviews": "\(featureViewReflector.store.count)", "operator.modeldeployments": "\(modelDeploymentReflector.store.count)"])
+                await withDiscardingTaskGroup { controllers in
+                    controllers.addTask { await self.featureViewController.run(workers: self.options.workers) }
+                    controllers.addTask { await self.modelDeploymentController.run(workers: self.options.workers) }
+                }
+            }
+        }
+    }
+
+    // MARK: Shared reconcile steps
+
+    static func version(of object: JSONValue) -> String {
+        if let generation = object.generation { return "g\(generation)" }
+        return "r\(object.resourceVersion ?? "")"
+    }
+
+    /// Server-side applies each desired child that differs from what was last applied (or
+    /// that changed on the server since), then deletes this owner's children that are no
+    /// longer desired.
+    func ensure(_ desired: [DesiredChild], ownerKind: String, ownerKey: String, namespace: String) async throws {
+        var wanted = Set<ChildRef>()
+        for child in desired {
+            let ref = ChildRef(kind: child.kind, namespace: namespace, name: child.name)
+            wanted.insert(ref)
+            let text = child.object.jsonText
+            let hash = stableHash(text)
+            if let cached = childReflectors[child.kind]!.store.get(ref.key), cached.deletionTimestamp == nil,
+                let applied = index.applied(ref), applied.hash == hash, applied.version == Self.version(of: cached)
+            {
+                continue
+            }
+            let result = try await client.apply(child.kind.resource, child.object.jsonValue, fieldManager: options.fieldManager, force: true)
+            index.setApplied(ref, .init(hash: hash, version: Self.version(of: result)))
+        }
+        for extra in index.children(ofKind: ownerKind, key: ownerKey) where !wanted.contains(extra) {
+            do {
+                try await client.delete(extra.kind.resource, name: extra.name, namespace: extra.namespace, propagationPolicy: .background)
+                logger.info("deleted a child no longer in the spec", metadata: ["operator.owner": "\(ownerKey)", "operator.child": "\(extra.kind.kind)/\(extra.name)"])
+            } catch let error as KubeError where error.isNotFound {
+                continue
+            }
+        }
+    }
+
+    /// Writes `status` with server-side apply unless the object already has exactly it.
+    func writeStatus<S: Encodable>(_ status: S, resource: KubeResource, object: JSONValue) async throws -> Bool {
+        let encoded = try ObjectCoding.encode(status)
+        if object["status"] == encoded { return false }
+        let body: JSONValue = [
+            "apiVersion": .string(resource.apiVersion),
+            "kind": .string(resource.kind),
+            "metadata": ["name": .string(object.name ?? ""), "namespace": .string(object.namespace ?? "default")],
+            "status": encoded,
+        ]
+        _ = try await client.applyStatus(resource, body, fieldManager: options.fieldManager, force: true)
+        return true
+    }
+
+    /// Events for the transitions worth telling a person about: Ready flipping (not its first
+    /// False while things start), and Degraded turning True.
+    func recordEvents(_ transitions: [Condition], previous: [Condition]?, object: JSONValue) async {
+        for condition in transitions {
+            let existed = previous?[type: condition.type] != nil
+            if condition.type == ConditionType.ready, existed || condition.status == .true {
+                await events.record(on: object, warning: condition.status != .true, reason: condition.reason, message: condition.message)
+            } else if condition.type == ConditionType.degraded, condition.status == .true {
+                await events.record(on: object, warning: true, reason: condition.reason, message: condition.message)
+            }
+        }
+    }
+
+    static func now() -> String { KubeTime.format(Date()) }
+}
+
+/// Lets the controllers' closures reach the operator without a retain cycle.
+final class WeakBox: Sendable {
+    private let storage = Mutex<Operator?>(nil)
+    var value: Operator? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}
+
+/// Which FeatureViews depend on which (`namespace/name` → views listing it in `dependsOn`), so
+/// a change to a view re-reconciles its dependents.
+final class FeatureViewDependents: Sendable {
+    private struct State {
+        var dependsOn: [String: [String]] = [:]
+        var dependents: [String: Set<String>] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Records the change; returns the keys of the views that depend on the changed one.
+    func update(_ change: ReflectorChange) -> Set<String> {
+        let object = change.object
+        let key = object.objectKey
+        let namespace = object.namespace ?? "default"
+        var new: [String] = []
+        if case .applied = change {
+            new = (object[path: ["spec", "dependsOn"]]?.arrayValue ?? []).compactMap { $0.stringValue.map { "\(namespace)/\($0)" } }
+        }
+        return state.withLock { state in
+            for old in state.dependsOn[key] ?? [] { state.dependents[old]?.remove(key) }
+            for dependency in new { state.dependents[dependency, default: []].insert(key) }
+            state.dependsOn[key] = new.isEmpty ? nil : new
+            return state.dependents[key] ?? []
+        }
+    }
+}
