@@ -184,6 +184,8 @@ let package = Package(
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -191,9 +193,10 @@ let package = Package(
         .executableTarget(
             name: "capstan-operator",
             dependencies: [
-                "CapstanCore", "CapstanAPI", "CapstanOperator",
+                "CapstanCore", "CapstanAPI", "CapstanOperator", "CapstanKube", "CapstanTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,6 @@
 import CapstanKube
 import Logging
+import Metrics
 import Synchronization
 
 /// Runs one kind's reconciles: workers take keys from the ``WorkQueue``, call the reconcile
@@ -12,6 +13,8 @@ public final class Controller: Sendable {
     let stats: ReconcileStats
     let logger: Logger
     private let failures = Mutex<[String: Int]>([:])
+    private let timer: Metrics.Timer
+    private let errorCounter: Counter
 
     init(kind: String, policy: ErrorPolicy = ErrorPolicy(), stats: ReconcileStats, logger: Logger, reconcile: @escaping @Sendable (String) async throws -> ReconcileResult) {
         self.kind = kind
@@ -19,6 +22,8 @@ public final class Controller: Sendable {
         self.stats = stats
         self.logger = logger
         self.reconcile = reconcile
+        timer = Metrics.Timer(label: "capstan_operator_reconcile_duration_seconds", dimensions: [("kind", kind)], preferredDisplayUnit: .seconds)
+        errorCounter = Counter(label: "capstan_operator_reconcile_errors_total", dimensions: [("kind", kind)])
     }
 
     /// Runs `workers` concurrent reconcile loops until the task is cancelled.
@@ -56,8 +61,11 @@ public final class Controller: Sendable {
                     logger.error("reconcile failed; not retrying until the resource changes", metadata: ["operator.kind": "\(kind)", "operator.key": "\(key)", "error": "\(error)"])
                 }
                 stats.recordError()
+                errorCounter.increment()
             }
-            stats.record(ContinuousClock.now - start)
+            let elapsed = ContinuousClock.now - start
+            stats.record(elapsed)
+            timer.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
             queue.done(key)
         }
     }

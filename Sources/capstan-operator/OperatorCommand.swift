@@ -10,7 +10,7 @@ struct OperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capstan-operator",
         abstract: "The Capstan Kubernetes operator.",
-        subcommands: [CRDsCommand.self])
+        subcommands: [RunCommand.self, CRDsCommand.self])
 }
 
 struct CRDsCommand: AsyncParsableCommand {
