@@ -202,7 +202,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanOperatorTests",
-            dependencies: ["CapstanOperator", "CapstanAPI", "CapstanFeatures", "CapstanCore", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "CapstanOperator", "CapstanAPI", "CapstanFeatures", "CapstanCore", "CapstanKube", "CapstanFeatureWorker",
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
 
