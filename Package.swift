@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "capstan-tree-bench", targets: ["capstan-tree-bench"]),
         // MARK: operator (products)
         .executable(name: "capstan-operator", targets: ["capstan-operator"]),
+        .executable(name: "capstan-operator-bench", targets: ["capstan-operator-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -197,6 +198,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "capstan-operator-bench",
+            dependencies: [
+                "CapstanAPI", "CapstanOperator", "CapstanKube",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -71,6 +71,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Cluster DNS domain, for the URLs in status.")
     var clusterDomain = "cluster.local"
 
+    @Option(help: "On exit, write reconcile statistics (count, errors, p50/p99 ms) as JSON here (used by bench/operator.sh).")
+    var statsFile: String?
+
     static func secretKey(_ text: String, _ flag: String) throws -> OperatorConfiguration.SecretKey {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("\(flag) needs NAME:KEY, got '\(text)'") }
@@ -108,5 +111,12 @@ struct RunCommand: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+        if let statsFile {
+            let stats = op.stats
+            let text = String(
+                format: "{\"reconciles\":%d,\"errors\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
+                stats.count, stats.errors, stats.quantile(0.5), stats.quantile(0.99), stats.quantile(1.0))
+            try text.write(toFile: statsFile, atomically: true, encoding: .utf8)
+        }
     }
 }
