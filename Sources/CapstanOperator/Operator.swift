@@ -154,25 +154,43 @@ public final class Operator: Sendable {
         return "r\(object.resourceVersion ?? "")"
     }
 
-    /// Server-side applies each desired child that differs from what was last applied (or
-    /// that changed on the server since), then deletes this owner's children that are no
-    /// longer desired.
-    func ensure(_ desired: [DesiredChild], ownerKind: String, ownerKey: String, namespace: String) async throws {
+    /// Server-side applies (concurrently) each desired child that differs from what was last
+    /// applied or that changed on the server since, then deletes this owner's children that are
+    /// no longer desired. Returns the server's answers to the applies, by child name: fresher
+    /// than the caches, which the watch updates a moment later.
+    @discardableResult
+    func ensure(_ desired: [DesiredChild], ownerKind: String, ownerKey: String, namespace: String, prune: Bool = true) async throws -> [String: JSONValue] {
         var wanted = Set<ChildRef>()
+        var pending: [(ChildRef, DesiredChild, String)] = []
         for child in desired {
             let ref = ChildRef(kind: child.kind, namespace: namespace, name: child.name)
             wanted.insert(ref)
-            let text = child.object.jsonText
-            let hash = stableHash(text)
+            let hash = stableHash(child.object.jsonText)
             if let cached = childReflectors[child.kind]!.store.get(ref.key), cached.deletionTimestamp == nil,
                 let applied = index.applied(ref), applied.hash == hash, applied.version == Self.version(of: cached)
             {
                 continue
             }
-            let result = try await client.apply(child.kind.resource, child.object.jsonValue, fieldManager: options.fieldManager, force: true)
-            index.setApplied(ref, .init(hash: hash, version: Self.version(of: result)))
+            pending.append((ref, child, hash))
         }
-        for extra in index.children(ofKind: ownerKind, key: ownerKey) where !wanted.contains(extra) {
+        var answers: [String: JSONValue] = [:]
+        if !pending.isEmpty {
+            let client = self.client
+            let manager = options.fieldManager
+            try await withThrowingTaskGroup(of: (ChildRef, String, JSONValue).self) { group in
+                for (ref, child, hash) in pending {
+                    group.addTask {
+                        let result = try await client.apply(child.kind.resource, child.object.jsonValue, fieldManager: manager, force: true)
+                        return (ref, hash, result)
+                    }
+                }
+                for try await (ref, hash, result) in group {
+                    index.setApplied(ref, .init(hash: hash, version: Self.version(of: result)))
+                    if ref.kind == .deployment { answers[ref.name] = result }
+                }
+            }
+        }
+        for extra in index.children(ofKind: ownerKind, key: ownerKey) where prune && !wanted.contains(extra) {
             do {
                 try await client.delete(extra.kind.resource, name: extra.name, namespace: extra.namespace, propagationPolicy: .background)
                 logger.info("deleted a child no longer in the spec", metadata: ["operator.owner": "\(ownerKey)", "operator.child": "\(extra.kind.kind)/\(extra.name)"])
@@ -180,6 +198,18 @@ public final class Operator: Sendable {
                 continue
             }
         }
+        return answers
+    }
+
+    /// The freshest view of a Deployment: the answer of an apply made in this reconcile if there
+    /// was one and it is not older than the cache, else the cache.
+    func observeDeployment(namespace: String, name: String, answers: [String: JSONValue]) -> WorkloadObservation? {
+        let cached = childReflectors[.deployment]!.store.get("\(namespace)/\(name)")
+        guard let answer = answers[name] else { return cached.map(WorkloadObservation.init(deployment:)) }
+        if let cached, let a = UInt64(answer.resourceVersion ?? ""), let c = UInt64(cached.resourceVersion ?? ""), c > a {
+            return WorkloadObservation(deployment: cached)
+        }
+        return WorkloadObservation(deployment: answer)
     }
 
     /// Writes `status` with server-side apply unless the object already has exactly it.

@@ -27,12 +27,13 @@ extension Operator {
             compiled = .failure(.init(reason: "InvalidSpec", message: "FeatureView \(name): \(ObjectCoding.describe(error))"))
         }
 
+        var answers: [String: JSONValue] = [:]
         if case .success(let plan) = compiled, let view, let uid = object.uid {
             let owner = OwnerIdentity(kind: FeatureView.kind, name: name, namespace: namespace, uid: uid)
             let children = FeatureViewDesign.children(of: view, compiled: plan, owner: owner, configuration: configuration)
-            try await ensure(children, ownerKind: FeatureView.kind, ownerKey: key, namespace: namespace)
+            answers = try await ensure(children, ownerKind: FeatureView.kind, ownerKey: key, namespace: namespace)
         }
-        let worker = childReflectors[.deployment]!.store.get("\(namespace)/\(FeatureViewDesign.workerName(name))").map(WorkloadObservation.init(deployment:))
+        let worker = observeDeployment(namespace: namespace, name: FeatureViewDesign.workerName(name), answers: answers)
         let (status, transitions) = FeatureViewDesign.status(
             name: name, generation: object.generation, previous: previous, compiled: compiled, worker: worker, now: Self.now())
         if try await writeStatus(status, resource: Self.featureViews, object: object) {
