@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "capstan-feature-worker", targets: ["capstan-feature-worker"]),
         .executable(name: "capstan-bench", targets: ["capstan-bench"]),
         .executable(name: "capstan-tree-bench", targets: ["capstan-tree-bench"]),
+        .executable(name: "capstan-apiserver", targets: ["capstan-apiserver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -121,6 +122,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "CapstanKubeServer",
+            dependencies: [
+                "CapstanKube", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Data plane
         .target(
@@ -171,6 +181,16 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "capstan-apiserver",
+            dependencies: [
+                "CapstanCore", "CapstanKubeServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "capstan-tree-bench",
             dependencies: ["CapstanCore", "CapstanModels", "CapstanGenerator", "CXGBoost"],
             swiftSettings: swiftSettings
@@ -200,6 +220,15 @@ let package = Package(
         .testTarget(
             name: "CapstanPostgresTests",
             dependencies: ["CapstanPostgres", "CapstanEmbedded"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanKubeTests",
+            dependencies: [
+                "CapstanKube", "CapstanKubeServer", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
