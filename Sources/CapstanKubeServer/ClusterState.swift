@@ -345,7 +345,10 @@ struct ClusterState {
             throw KubeError(
                 code: 422, reason: "Invalid", message: "\(title) is invalid: \(list.count == 1 ? list[0] : "[" + list.joined(separator: ", ") + "]")",
                 details: ["name": .string(object.name ?? ""), "group": .string(resource.group), "kind": .string(resource.kind),
-                          "causes": .array(list.map { ["reason": "FieldValueInvalid", "message": .string($0)] })])
+                          "causes": .array(list.map { error -> JSONValue in
+                    let field = error.components(separatedBy: ": ").first ?? ""
+                    return ["reason": "FieldValueInvalid", "field": .string(field), "message": .string(String(error.dropFirst(field.count + 2)))]
+                })])
         }
         return result
     }
