@@ -5,8 +5,9 @@
 #
 # Starts the server on a free port, then with Debian's kubectl: apply -f <crds>, apply -f
 # <examples> (twice: the second apply must report "unchanged"), get every custom resource kind
-# (checking that the CRD's additionalPrinterColumns are the table's columns), describe each
-# object, delete -f <examples> (checking nothing is left) and delete -f <crds>.
+# (checking that the CRD's additionalPrinterColumns are the table's columns, with -o wide),
+# describe each object (with an Event recorded about it, which describe must list), delete -f
+# <examples> (checking nothing is left) and delete -f <crds>.
 set -euo pipefail
 
 if [ "$#" -ne 3 ]; then
@@ -67,7 +68,8 @@ for crd in $kinds; do
     step get "$resource"
     table=$(k get "$resource" -A)
     echo "$table"
-    header=$(echo "$table" | head -1)
+    # -o wide also shows the columns with priority > 0.
+    header=$(k get "$resource" -A -o wide | head -1)
     columns=$(k get crd "$crd" -o jsonpath='{.spec.versions[?(@.storage==true)].additionalPrinterColumns[*].name}')
     for column in $columns; do
         upper=$(echo "$column" | tr '[:lower:]' '[:upper:]')
@@ -76,10 +78,28 @@ for crd in $kinds; do
     while read -r namespace name; do
         [ -n "$name" ] || continue
         objects=$((objects + 1))
+        # An Event about the object, as a controller records one: describe must list it.
+        uid=$(k get "$resource" "$name" -n "$namespace" -o jsonpath='{.metadata.uid}')
+        kind=$(k get "$resource" "$name" -n "$namespace" -o jsonpath='{.kind}')
+        api=$(k get "$resource" "$name" -n "$namespace" -o jsonpath='{.apiVersion}')
+        k apply -f - >/dev/null <<EVENT
+apiVersion: v1
+kind: Event
+metadata: {name: "$name.smoke$objects", namespace: "$namespace"}
+involvedObject: {apiVersion: "$api", kind: "$kind", name: "$name", namespace: "$namespace", uid: "$uid"}
+reason: SmokeChecked
+message: "kubectl smoke test was here"
+type: Normal
+source: {component: kubectl-smoke}
+count: 1
+firstTimestamp: "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+lastTimestamp: "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+EVENT
         step describe "$resource" "$name" -n "$namespace"
         description=$(k describe "$resource" "$name" -n "$namespace")
         echo "$description"
         echo "$description" | grep -q "^Name: *$name$" || fail "kubectl describe $resource $name: no Name line"
+        echo "$description" | grep -q "SmokeChecked" || fail "kubectl describe $resource $name: the object's Event is not listed"
     done <<<"$names"
 done
 [ "$objects" -gt 0 ] || fail "no custom resources found after applying $examples"
