@@ -104,6 +104,7 @@ extension ClusterState {
             throw KubeError(code: 409, reason: "Conflict", message: "Precondition failed: ResourceVersion in precondition: \(version), ResourceVersion in object meta: \(object.resourceVersion ?? "")")
         }
         if object.deletionTimestamp != nil { return object }
+        if ref.group == Self.namespaceGroup { return terminateNamespace(ref, object) }
         let policy = policy ?? .background
         if policy == .orphan {
             for dependent in liveDependents(of: object) { orphan(dependent, from: object.uid ?? "") }
@@ -130,6 +131,32 @@ extension ClusterState {
             if objects[ref.group]?[ref.key] != nil { stored = afterWrite(ref, stored, old: old, resource: resource) }
         }
         return stored
+    }
+
+    /// Namespace deletion: the namespace turns Terminating, everything in it is deleted, and it
+    /// goes when the last object in it (finalizers permitting) is gone.
+    private mutating func terminateNamespace(_ ref: ObjectRef, _ namespace: JSONValue) -> JSONValue {
+        var terminating = namespace
+        terminating[path: ["metadata", "deletionTimestamp"]] = .string(Self.now())
+        terminating[path: ["status", "phase"]] = "Terminating"
+        let stored = store(ref, terminating, type: "MODIFIED", old: namespace)
+        for content in contents(ofNamespace: ref.key) {
+            _ = try? delete(content, policy: .background, preconditions: nil)
+        }
+        if contents(ofNamespace: ref.key).isEmpty {
+            remove(ref)
+            return stored
+        }
+        return objects[ref.group]?[ref.key] ?? stored
+    }
+
+    func contents(ofNamespace namespace: String) -> [ObjectRef] {
+        let prefix = "\(namespace)/"
+        var result: [ObjectRef] = []
+        for (group, members) in objects where resources[group]?.namespaced == true {
+            for key in members.keys where key.hasPrefix(prefix) { result.append(ObjectRef(group: group, key: key)) }
+        }
+        return result.sorted { ($0.group.description, $0.key) < ($1.group.description, $1.key) }
     }
 
     private mutating func orphan(_ ref: ObjectRef, from uid: String) {
@@ -167,6 +194,12 @@ extension ClusterState {
             if liveDependents(of: ownerObject).isEmpty {
                 let released = removeFinalizer("foregroundDeletion", ownerRef, ownerObject, resource: ownerResource)
                 if released.finalizers.isEmpty { remove(ownerRef) }
+            }
+        }
+        if let slash = ref.key.firstIndex(of: "/") {
+            let namespaceRef = ObjectRef(group: Self.namespaceGroup, key: String(ref.key[..<slash]))
+            if objects[namespaceRef.group]?[namespaceRef.key]?.deletionTimestamp != nil, contents(ofNamespace: namespaceRef.key).isEmpty {
+                remove(namespaceRef)
             }
         }
         if ref.group == Self.crdGroup, let crd = try? ServedResource(crd: object) {

@@ -130,6 +130,11 @@ struct ClusterState {
             throw KubeError(code: 400, reason: "BadRequest", message: "the namespace of the provided object (\(given)) does not match the namespace sent on the request (\(objectNamespace!))")
         }
         let key = Self.key(namespace: objectNamespace, name: name)
+        if let objectNamespace, objects[Self.namespaceGroup]?[objectNamespace]?.deletionTimestamp != nil {
+            throw KubeError(
+                code: 403, reason: "Forbidden",
+                message: "\(group) \"\(name)\" is forbidden: unable to create new content in namespace \(objectNamespace) because it is being terminated")
+        }
         if objects[group]?[key] != nil {
             throw KubeError(
                 code: 409, reason: "AlreadyExists", message: "\(group) \"\(name)\" already exists",
@@ -382,6 +387,7 @@ struct ClusterState {
 
     static let crdGroup = GroupResource(group: "apiextensions.k8s.io", plural: "customresourcedefinitions")
     static let deploymentGroup = GroupResource(group: "apps", plural: "deployments")
+    static let namespaceGroup = GroupResource(group: "", plural: "namespaces")
 }
 
 extension JSONValue {

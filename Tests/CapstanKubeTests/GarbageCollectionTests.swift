@@ -105,3 +105,33 @@ struct GarbageCollectionTests {
         }
     }
 }
+
+@Suite("Namespace deletion", .timeLimit(.minutes(2)))
+struct NamespaceDeletionTests {
+    @Test("deleting a namespace deletes its contents, waits for finalizers, and refuses new content meanwhile")
+    func cascade() async throws {
+        try await withCluster { cluster in
+            let client = cluster.client
+            _ = try await client.create(.namespaces, ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "team-a"]])
+            _ = try await client.create(.configMaps, configMap("one", namespace: "team-a"))
+            var held = configMap("held", namespace: "team-a")
+            held[path: ["metadata", "finalizers"]] = ["capstan.dev/hold"]
+            _ = try await client.create(.configMaps, held)
+            _ = try await client.create(.configMaps, configMap("elsewhere"))
+
+            let terminating = try await client.delete(.namespaces, name: "team-a")
+            #expect(terminating[path: ["status", "phase"]] == "Terminating")
+            #expect(try await client.getIfExists(.configMaps, name: "one", namespace: "team-a") == nil)
+            #expect(try await client.get(.configMaps, name: "held", namespace: "team-a").deletionTimestamp != nil)
+            do {
+                _ = try await client.create(.configMaps, configMap("late", namespace: "team-a"))
+                Issue.record("expected 403")
+            } catch let error as KubeError {
+                #expect(error.code == 403)
+            }
+            _ = try await client.patch(.configMaps, name: "held", namespace: "team-a", .merge(["metadata": ["finalizers": .null]]))
+            #expect(try await client.getIfExists(.namespaces, name: "team-a") == nil)
+            #expect(try await client.getIfExists(.configMaps, name: "elsewhere") != nil)
+        }
+    }
+}

@@ -54,7 +54,8 @@ k apply -R -f "$examples"
 step apply -f "$examples" "(again)"
 again=$(k apply -R -f "$examples")
 echo "$again"
-if echo "$again" | grep -v " unchanged$" | grep -q .; then fail "re-applying the examples changed something"; fi
+changed=$(grep -v " unchanged$" <<<"$again" || true)
+[ -z "$changed" ] || fail "re-applying the examples changed something: $changed"
 
 kinds=$(k get crd -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
 [ -n "$kinds" ] || fail "no CustomResourceDefinitions after applying $crds"
@@ -69,11 +70,12 @@ for crd in $kinds; do
     table=$(k get "$resource" -A)
     echo "$table"
     # -o wide also shows the columns with priority > 0.
-    header=$(k get "$resource" -A -o wide | head -1)
+    wide=$(k get "$resource" -A -o wide)
+    header=${wide%%$'\n'*}
     columns=$(k get crd "$crd" -o jsonpath='{.spec.versions[?(@.storage==true)].additionalPrinterColumns[*].name}')
     for column in $columns; do
         upper=$(echo "$column" | tr '[:lower:]' '[:upper:]')
-        echo "$header" | grep -qw -- "$upper" || fail "kubectl get $resource: printer column $column missing from header: $header"
+        grep -qw -- "$upper" <<<"$header" || fail "kubectl get $resource: printer column $column missing from header: $header"
     done
     while read -r namespace name; do
         [ -n "$name" ] || continue
@@ -98,8 +100,8 @@ EVENT
         step describe "$resource" "$name" -n "$namespace"
         description=$(k describe "$resource" "$name" -n "$namespace")
         echo "$description"
-        echo "$description" | grep -q "^Name: *$name$" || fail "kubectl describe $resource $name: no Name line"
-        echo "$description" | grep -q "SmokeChecked" || fail "kubectl describe $resource $name: the object's Event is not listed"
+        grep -q "^Name: *$name$" <<<"$description" || fail "kubectl describe $resource $name: no Name line"
+        grep -q "SmokeChecked" <<<"$description" || fail "kubectl describe $resource $name: the object's Event is not listed"
     done <<<"$names"
 done
 [ "$objects" -gt 0 ] || fail "no custom resources found after applying $examples"
