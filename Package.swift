@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "capstan-feature-worker", targets: ["capstan-feature-worker"]),
         .executable(name: "capstan-bench", targets: ["capstan-bench"]),
         .executable(name: "capstan-tree-bench", targets: ["capstan-tree-bench"]),
+        .executable(name: "capstan-apiserver", targets: ["capstan-apiserver"]),
         // MARK: operator (products)
         .executable(name: "capstan-operator", targets: ["capstan-operator"]),
         .executable(name: "capstan-operator-bench", targets: ["capstan-operator-bench"]),
@@ -124,6 +125,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "CapstanKubeServer",
+            dependencies: [
+                "CapstanKube", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Data plane
         .target(
@@ -159,6 +169,7 @@ let package = Package(
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
                 "CapstanRedis", "CapstanPostgres", "CapstanKafka",
+                "CapstanOperator", "CapstanKube", "CapstanKubeServer",  // operator demo
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -173,6 +184,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "capstan-apiserver",
+            dependencies: [
+                "CapstanCore", "CapstanKubeServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "capstan-tree-bench",
             dependencies: ["CapstanCore", "CapstanModels", "CapstanGenerator", "CXGBoost"],
@@ -213,7 +234,7 @@ let package = Package(
         .testTarget(
             name: "CapstanOperatorTests",
             dependencies: [
-                "CapstanOperator", "CapstanAPI", "CapstanFeatures", "CapstanCore", "CapstanKube", "CapstanFeatureWorker",
+                "CapstanOperator", "CapstanAPI", "CapstanFeatures", "CapstanCore", "CapstanKube", "CapstanFeatureWorker", "CapstanKubeServer",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -243,6 +264,15 @@ let package = Package(
         .testTarget(
             name: "CapstanPostgresTests",
             dependencies: ["CapstanPostgres", "CapstanEmbedded"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanKubeTests",
+            dependencies: [
+                "CapstanKube", "CapstanKubeServer", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
