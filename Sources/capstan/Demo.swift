@@ -56,6 +56,7 @@ struct Demo: AsyncParsableCommand {
         let stack = try await EmbeddedStack.start(directory: directory, logger: logger)
         defer { if !keep { try? FileManager.default.removeItem(atPath: directory) } }
         try await stack.whileRunning { try await demo(stack: stack, loaded: loaded, topic: topic, logger: logger) }
+        try await OperatorDemo.run(directory: "\(directory)-operator", hold: false)
     }
 
     func demo(stack: EmbeddedStack, loaded: [FeatureView], topic: String, logger: Logger) async throws {
