@@ -231,10 +231,12 @@ public final class Operator: Sendable {
     func recordEvents(_ transitions: [Condition], previous: [Condition]?, object: JSONValue) async {
         for condition in transitions {
             let existed = previous?[type: condition.type] != nil
+            // Recorded off the reconcile's path: an Event never delays (or fails) a reconcile.
+            let events = self.events
             if condition.type == ConditionType.ready, existed || condition.status == .true {
-                await events.record(on: object, warning: condition.status != .true, reason: condition.reason, message: condition.message)
+                Task { await events.record(on: object, warning: condition.status != .true, reason: condition.reason, message: condition.message) }
             } else if condition.type == ConditionType.degraded, condition.status == .true {
-                await events.record(on: object, warning: true, reason: condition.reason, message: condition.message)
+                Task { await events.record(on: object, warning: true, reason: condition.reason, message: condition.message) }
             }
         }
     }

@@ -81,10 +81,12 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        MemoryTuning.limitArenas()
         LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "capstan.operator")
         let kube = try inCluster ? KubeConfig.inCluster() : (kubeconfig != nil || context != nil ? KubeConfig.load(path: kubeconfig, context: context) : KubeConfig.automatic())
-        let client = KubeClient(config: kube, logger: logger, maxConcurrentRequests: max(4, workers * 2))
+        // Up to `workers` reconciles per kind run at once, each applying its children concurrently.
+        let client = KubeClient(config: kube, logger: logger, maxConcurrentRequests: max(8, workers * 4))
         let configuration = OperatorConfiguration(
             featureWorkerImage: featureWorkerImage, servingImage: servingImage, imagePullPolicy: imagePullPolicy,
             kafkaSecret: try Self.secretKey(kafkaSecret, "--kafka-secret"), redisSecret: try Self.secretKey(redisSecret, "--redis-secret"),
