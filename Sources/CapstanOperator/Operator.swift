@@ -47,6 +47,9 @@ public final class Operator: Sendable {
     let synced = Atomic<Bool>(false)
     let featureViewController: Controller
     let modelDeploymentController: Controller
+    /// The resourceVersion each resource got from this operator's last status write: the watch
+    /// echoes that write back, and an object exactly as the operator left it needs no reconcile.
+    let ownStatusWrites = Mutex<[String: String]>([:])
 
     public init(client: KubeClient, configuration: OperatorConfiguration, options: Options, logger: Logger) {
         self.client = client
@@ -115,12 +118,15 @@ public final class Operator: Sendable {
                     let object = change.object
                     let key = object.objectKey
                     let affected = dependents.update(change)
-                    featureViewController.queue.add(key)
                     for other in affected { featureViewController.queue.add(other) }
+                    if isOwnStatusEcho(change) { continue }
+                    featureViewController.queue.add(key)
                 }
             }
             group.addTask { [self] in
-                for await change in mdChanges { modelDeploymentController.queue.add(change.object.objectKey) }
+                for await change in mdChanges where !isOwnStatusEcho(change) {
+                    modelDeploymentController.queue.add(change.object.objectKey)
+                }
             }
             for (kind, changes) in childChanges {
                 group.addTask { [self] in
@@ -222,8 +228,22 @@ public final class Operator: Sendable {
             "metadata": ["name": .string(object.name ?? ""), "namespace": .string(object.namespace ?? "default")],
             "status": encoded,
         ]
-        _ = try await client.applyStatus(resource, body, fieldManager: options.fieldManager, force: true)
+        let written = try await client.applyStatus(resource, body, fieldManager: options.fieldManager, force: true)
+        if let version = written.resourceVersion {
+            ownStatusWrites.withLock { $0[object.objectKey] = version }
+        }
         return true
+    }
+
+    /// True for the watch event of this operator's own last status write (nothing else changed).
+    func isOwnStatusEcho(_ change: ReflectorChange) -> Bool {
+        let key = change.object.objectKey
+        guard case .applied(let object) = change else {
+            ownStatusWrites.withLock { _ = $0.removeValue(forKey: key) }
+            return false
+        }
+        guard let version = object.resourceVersion else { return false }
+        return ownStatusWrites.withLock { $0[key] == version }
     }
 
     /// Events for the transitions worth telling a person about: Ready flipping (not its first
