@@ -191,7 +191,7 @@ public final class Operator: Sendable {
                     }
                 }
                 for try await (ref, hash, result) in group {
-                    index.setApplied(ref, .init(hash: hash, version: Self.version(of: result)))
+                    index.setApplied(ref, .init(hash: hash, version: Self.version(of: result), resourceVersion: result.resourceVersion))
                     if ref.kind == .deployment { answers[ref.name] = result }
                 }
             }

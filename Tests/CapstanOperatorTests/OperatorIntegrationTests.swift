@@ -206,7 +206,7 @@ struct OperatorIntegrationTests {
         let h = try await OperatorHarness(deploymentsAvailable: false)
         let (_, task) = h.startOperator()
         try await h.apply(yaml: h.example("modeldeployment.yaml"))
-        try await h.eventually("children exist") { h.get(.deployments, "fraud-v2") != nil && h.get(.deployments, "fraud-gateway") != nil }
+        try await h.eventually("children exist") { ["fraud-v1", "fraud-v2", "fraud-gateway"].allSatisfy { h.get(.deployments, $0) != nil } }
         try h.server.markDeploymentAvailable(namespace: "default", name: "fraud-v1")
         try h.server.markDeploymentAvailable(namespace: "default", name: "fraud-gateway")
         try await h.eventually("v2 is starved, v1 takes everything") {

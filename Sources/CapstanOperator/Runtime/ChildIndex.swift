@@ -19,6 +19,8 @@ public final class ChildIndex: Sendable {
         var hash: String
         /// `metadata.generation` (or `resourceVersion` for kinds without one) after the apply.
         var version: String
+        /// The resourceVersion the apply produced: its watch echo needs no reconcile.
+        var resourceVersion: String? = nil
     }
 
     private struct State {
@@ -44,14 +46,16 @@ public final class ChildIndex: Sendable {
         return nil
     }
 
-    /// Records a child change; returns its owner (`kind`, `namespace/name`) to enqueue.
+    /// Records a child change; returns its owner (`kind`, `namespace/name`) to enqueue, or nil
+    /// when there is none or the change is the echo of the operator's own apply (the object is
+    /// exactly as that apply left it).
     @discardableResult
     func record(_ change: ReflectorChange, kind: ChildKind) -> (kind: String, key: String)? {
         let object = change.object
         guard let name = object.name else { return nil }
         let child = ChildRef(kind: kind, namespace: object.namespace ?? "default", name: name)
         let owner = Self.controllerOwner(of: object)
-        state.withLock { state in
+        let echo = state.withLock { state -> Bool in
             if let previous = state.ownerOf[child] {
                 state.byOwner[previous]?.remove(child)
                 if state.byOwner[previous]?.isEmpty == true { state.byOwner[previous] = nil }
@@ -66,9 +70,12 @@ public final class ChildIndex: Sendable {
                 }
             case .deleted:
                 state.applied[child] = nil
+                return false
             }
+            guard case .applied = change, let version = object.resourceVersion else { return false }
+            return state.applied[child]?.resourceVersion == version
         }
-        return owner
+        return echo ? nil : owner
     }
 
     func children(ofKind kind: String, key: String) -> Set<ChildRef> {
