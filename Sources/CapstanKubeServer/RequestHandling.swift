@@ -175,7 +175,12 @@ extension KubeAPIServer {
                     throw KubeError(code: 422, reason: "Invalid", message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
                 }
                 do {
-                    patch = try JSONValue.parseYAML(String(decoding: body, as: UTF8.self))
+                    // JSON is YAML; most clients send JSON, which the JSON parser reads far faster.
+                    if let json = try? JSONValue.parse(body) {
+                        patch = json
+                    } else {
+                        patch = try JSONValue.parseYAML(String(decoding: body, as: UTF8.self))
+                    }
                 } catch {
                     throw KubeError(code: 400, reason: "BadRequest", message: "error decoding YAML: \(error)")
                 }
