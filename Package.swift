@@ -130,6 +130,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Gateway (serving: hydration, traffic, prediction log)
+        .target(
+            name: "CapstanGateway",
+            dependencies: [
+                "CapstanCore", "CapstanRedis", "CapstanKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "capstan-feature-worker",
@@ -199,6 +214,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: Gateway tests
+        .testTarget(
+            name: "CapstanGatewayTests",
+            dependencies: [
+                "CapstanGateway", "CapstanEmbedded", "CapstanRedis", "CapstanKafka", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
