@@ -180,6 +180,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Serving (Open Inference Protocol types and gRPC stubs, model server, capstan-serving)
+        .target(
+            name: "CapstanInference",
+            dependencies: [
+                "CapstanCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // MARK: Tests (Swift Testing)
         .testTarget(
             name: "CapstanFeaturesTests",
