@@ -24,6 +24,7 @@ cd "$ROOT"
 # One line per proto: "<proto file under protos/> <output directory>". Add new APIs here.
 PROTOS=(
   "inference/grpc_predict_v2.proto Sources/CapstanInference/Generated"
+  "capstan/gateway/v1/gateway.proto Sources/CapstanGateway/Generated"
 )
 
 PROTOC="${PROTOC:-protoc}"

@@ -65,7 +65,11 @@ public final class FeatureHydrator: Sendable {
     private let config: RedisConfig
     private let slots: [ConnectionSlot]
     private let next = Atomic<Int>(0)
+    private let trips = Atomic<Int>(0)
     private let logger: Logger
+
+    /// Pipelines sent to Redis so far (one per `hydrate` call).
+    public var roundTrips: Int { trips.load(ordering: .relaxed) }
 
     public init(config: RedisConfig, connections: Int, logger: Logger) {
         self.config = config
@@ -99,6 +103,7 @@ public final class FeatureHydrator: Sendable {
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count
         let connection = try await connection(index)
         let replies: [RedisReply]
+        trips.add(1, ordering: .relaxed)
         do {
             replies = try await connection.pipeline(bytes: commands)
         } catch {

@@ -15,6 +15,20 @@ public struct PredictionRecord: Sendable {
     public var missing: [String]
     public var timeMillis: Int64
 
+    public init(
+        requestID: String, model: String, version: String, entity: String, features: [Double], output: [Double], missing: [String],
+        timeMillis: Int64
+    ) {
+        self.requestID = requestID
+        self.model = model
+        self.version = version
+        self.entity = entity
+        self.features = features
+        self.output = output
+        self.missing = missing
+        self.timeMillis = timeMillis
+    }
+
     /// One JSON object (`ts` in epoch ms; NaN as null), the Kafka record's value.
     public func json() -> [UInt8] {
         var out: [UInt8] = []

@@ -42,6 +42,19 @@ public final class TrafficRouter: Sendable {
         return "model '\(route.name)' has no ready version with traffic (\(states.joined(separator: "; ")))"
     }
 
+    /// Picks a version of `model` for `entity` by name (as a request would be routed).
+    public func choose(model: String, entity: String, version: String? = nil) throws(GatewayError) -> String {
+        let index = try modelIndex(model)
+        var pinned: Int?
+        if let version {
+            guard let v = models[index].versions.firstIndex(where: { $0.name == version }) else {
+                throw GatewayError(.notFound, "model '\(model)' has no version '\(version)'")
+            }
+            pinned = v
+        }
+        return models[index].versions[try choose(model: index, entity: entity, pinned: pinned)].name
+    }
+
     // MARK: - Reading and changing the table
 
     /// The current split of `model`.
