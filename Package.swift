@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "capstan-feature-worker", targets: ["capstan-feature-worker"]),
         .executable(name: "capstan-bench", targets: ["capstan-bench"]),
         .executable(name: "capstan-tree-bench", targets: ["capstan-tree-bench"]),
+        .executable(name: "capstan-serving", targets: ["capstan-serving"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -196,6 +197,41 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "CapstanServing",
+            dependencies: [
+                "CapstanCore", "CapstanInference", "CapstanModels", "CapstanTelemetry", "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "capstan-serving",
+            dependencies: [
+                "CapstanCore", "CapstanServing", "CapstanModels", "CapstanTelemetry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanServingTests",
+            dependencies: [
+                "CapstanServing", "CapstanInference", "CapstanModels", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests (Swift Testing)
         .testTarget(
             name: "CapstanFeaturesTests",
