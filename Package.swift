@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "capstan-bench", targets: ["capstan-bench"]),
         .executable(name: "capstan-tree-bench", targets: ["capstan-tree-bench"]),
         .executable(name: "capstan-serving", targets: ["capstan-serving"]),
+        .executable(name: "capstan-gateway-bench", targets: ["capstan-gateway-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -151,6 +152,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "capstan-gateway-bench",
+            dependencies: [
+                "CapstanCore", "CapstanEmbedded", "CapstanGateway", "CapstanKafka", "CapstanModels", "CapstanRedis", "CapstanServing",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "capstan-feature-worker",
@@ -165,9 +176,11 @@ let package = Package(
             name: "capstan",
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
-                "CapstanRedis", "CapstanPostgres", "CapstanKafka",
+                "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -213,7 +226,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-serving",
             dependencies: [
-                "CapstanCore", "CapstanServing", "CapstanModels", "CapstanTelemetry",
+                "CapstanCore", "CapstanServing", "CapstanModels", "CapstanTelemetry", "CapstanGateway", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -273,8 +286,11 @@ let package = Package(
         .testTarget(
             name: "CapstanGatewayTests",
             dependencies: [
-                "CapstanGateway", "CapstanEmbedded", "CapstanRedis", "CapstanKafka", "CapstanCore",
+                "CapstanGateway", "CapstanEmbedded", "CapstanRedis", "CapstanKafka", "CapstanCore", "CapstanServing",
+                "CapstanModels",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

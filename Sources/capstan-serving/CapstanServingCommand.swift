@@ -9,5 +9,6 @@ struct CapstanServingCommand: AsyncParsableCommand {
         abstract: "Capstan model serving: model servers (Open Inference Protocol) and the gateway.",
         subcommands: [
             ModelServerCommand.self,
+            GatewayCommand.self,
         ])
 }
