@@ -72,22 +72,25 @@ public final class GatewayService: Service, Sendable {
             "http.port": "\(httpPort)", "grpc.port": "\(grpcPort.map(String.init) ?? "off")",
             "models": "\(gateway.configuration.models.map(\.name))",
         ])
-        try await cancelWhenGracefulShutdown {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.gateway.run() }
-                group.addTask { try await self.http.run() }
-                if let grpc {
-                    group.addTask {
-                        try await withTaskCancellationHandler {
+        // On graceful shutdown each part stops by itself (the HTTP server drains, the gRPC server
+        // finishes its calls, the engine's loops end); cancellation stops them all at once.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await cancelWhenGracefulShutdown { try await self.gateway.run() } }
+            group.addTask { try await self.http.run() }
+            if let grpc {
+                group.addTask {
+                    try await withTaskCancellationHandler {
+                        try await withGracefulShutdownHandler {
                             try await grpc.serve()
-                        } onCancel: {
+                        } onGracefulShutdown: {
                             grpc.beginGracefulShutdown()
                         }
+                    } onCancel: {
+                        grpc.beginGracefulShutdown()
                     }
                 }
-                _ = try await group.next()
-                group.cancelAll()
             }
+            try await group.waitForAll()
         }
         await producer?.close(timeout: .seconds(5))
     }

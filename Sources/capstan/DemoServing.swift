@@ -7,6 +7,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import ServiceLifecycle
 
 /// The serving part of `capstan demo`: two model servers (the churn model's v1 and v2 from
 /// examples/churn) and the gateway, in this process, answering for users the pipeline just
@@ -21,16 +22,20 @@ extension Demo {
         try FileManager.default.copyItem(atPath: "\(example)/traffic.json", toPath: traffic)
         configuration.trafficFile = traffic
 
-        var servers: [Task<Void, any Error>] = []
-        defer { for task in servers { task.cancel() } }
+        var servers: [ModelServer] = []
         for (index, artifact) in ["model.json", "model-v2.json"].enumerated() {
             let version = "v\(index + 1)"
             var config = ModelServerConfiguration(modelName: "churn", modelVersion: version, storageURI: "\(example)/\(artifact)", format: .xgboost)
             config.host = "127.0.0.1"
             config.httpPort = 0
             config.grpcPort = 0
-            let server = ModelServer(configuration: config, logger: logger)
-            servers.append(Task { try await server.run() })
+            servers.append(ModelServer(configuration: config, logger: logger))
+        }
+        let modelServers = ServiceGroup(configuration: .init(services: servers.map { .init(service: $0) }, logger: logger))
+        let serversTask = Task { try await modelServers.run() }
+        defer { Task { await modelServers.triggerGracefulShutdown() } }  // on the error paths
+        for (index, server) in servers.enumerated() {
+            let version = "v\(index + 1)"
             try await server.waitUntilReady()
             let port = try await server.listeningPorts().grpc!
             configuration.models[0].versions[index].port = port
@@ -41,8 +46,9 @@ extension Demo {
         let service = try GatewayService(
             configuration: configuration, redisURL: stack.redis.url, kafka: stack.kafkaConfig, host: "127.0.0.1",
             httpPort: try Loopback.freePort(), grpcPort: grpcPort, registry: nil, logger: logger)
-        let gatewayTask = Task { try await service.run() }
-        defer { gatewayTask.cancel() }
+        let gatewayGroup = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
+        let gatewayTask = Task { try await gatewayGroup.run() }
+        defer { Task { await gatewayGroup.triggerGracefulShutdown() } }  // on the error paths
         let deadline = ContinuousClock.now + .seconds(30)
         while !service.gateway.isReady, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         let split = try service.gateway.router.split(model: "churn")
@@ -78,5 +84,9 @@ extension Demo {
         if let log = service.gateway.predictionLog {
             Console.line("prediction log: \(log.acceptedCount) predictions queued for Kafka topic \(log.topic), \(log.droppedCount) dropped")
         }
+        await gatewayGroup.triggerGracefulShutdown()
+        try? await gatewayTask.value
+        await modelServers.triggerGracefulShutdown()
+        try? await serversTask.value
     }
 }
