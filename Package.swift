@@ -158,6 +158,7 @@ let package = Package(
                 "CapstanCore", "CapstanEmbedded", "CapstanGateway", "CapstanKafka", "CapstanModels", "CapstanRedis", "CapstanServing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

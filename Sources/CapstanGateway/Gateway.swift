@@ -51,17 +51,26 @@ public final class Gateway: Sendable {
     ///     production).
     ///   - predictionLog: where predictions are logged; nil = not logged.
     ///   - seed: seeds the traffic split's draw (tests pin it).
-    public init(
+    public convenience init(
         configuration: GatewayConfiguration, redis: RedisConfig, backends factory: InferenceBackendFactory,
         predictionLog: PredictionLog?, seed: UInt64 = UInt64.random(in: 0...UInt64.max), logger: Logger
     ) throws {
+        // Made before any stored property is set (see OpenInferenceClient.init).
+        let backends = try configuration.models.map { model in try model.versions.map { try factory(model, $0) } }
+        self.init(configuration: configuration, redis: redis, backends: backends, predictionLog: predictionLog, seed: seed, logger: logger)
+    }
+
+    private init(
+        configuration: GatewayConfiguration, redis: RedisConfig, backends: [[any InferenceBackend]],
+        predictionLog: PredictionLog?, seed: UInt64, logger: Logger
+    ) {
         self.configuration = configuration
         self.logger = logger
         router = TrafficRouter(models: configuration.models, file: configuration.trafficFile, seed: seed, logger: logger)
         hydrator = FeatureHydrator(config: redis, connections: configuration.redisConnections, logger: logger)
         self.predictionLog = predictionLog
         plans = configuration.models.map { HydrationPlan(features: $0.features) }
-        backends = try configuration.models.map { model in try model.versions.map { try factory(model, $0) } }
+        self.backends = backends
         metrics = configuration.models.map { model in model.versions.map { VersionMetrics(model: model.name, version: $0.name) } }
         idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
     }

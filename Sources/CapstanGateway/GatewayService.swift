@@ -15,6 +15,7 @@ public final class GatewayService: Service, Sendable {
     public let httpPort: Int
     public let grpcPort: Int?
     private let http: any Service
+    private let host: String
     private let bearerToken: String?
     private let producer: KafkaProducer?
     private let logger: Logger
@@ -59,13 +60,14 @@ public final class GatewayService: Service, Sendable {
             backends: backends ?? OpenInferenceClient.factory(timeout: configuration.modelTimeout),
             predictionLog: log, logger: logger)
         self.httpPort = httpPort
+        self.host = host
         self.grpcPort = grpcPort
         http = GatewayHTTP.application(gateway: gateway, host: host, port: httpPort, bearerToken: token, registry: registry, logger: logger)
         self.logger = logger
     }
 
     public func run() async throws {
-        let grpc = grpcPort.map { GatewayGRPCService.server(gateway: gateway, host: "127.0.0.1", port: $0, bearerToken: bearerToken) }
+        let grpc = grpcPort.map { GatewayGRPCService.server(gateway: gateway, host: host, port: $0, bearerToken: bearerToken) }
         // Know which versions are ready before the first request.
         await gateway.refreshReadiness()
         logger.info("gateway serving", metadata: [

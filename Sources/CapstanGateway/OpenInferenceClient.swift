@@ -21,12 +21,21 @@ public final class OpenInferenceClient: InferenceBackend {
     /// The name of the input tensor the gateway sends.
     public static let inputName = "input-0"
 
-    public init(model: ModelRoute, endpoint: ModelVersionEndpoint, connections: Int = 2, timeout: Duration) throws {
-        self.endpoint = endpoint
-        clients = try (0..<max(1, connections)).map { _ in
-            GRPCClient(transport: try .http2NIOPosix(
-                target: .dns(host: endpoint.host, port: endpoint.port), transportSecurity: .plaintext))
+    public convenience init(model: ModelRoute, endpoint: ModelVersionEndpoint, connections: Int = 2, timeout: Duration) throws {
+        // The transports are made before any stored property is set: a designated initializer
+        // that throws after initializing the `Atomic` crashes the 6.3 optimizer.
+        var made: [GRPCClient<HTTP2ClientTransport.Posix>] = []
+        for _ in 0..<max(1, connections) {
+            let transport = try HTTP2ClientTransport.Posix(
+                target: .dns(host: endpoint.host, port: endpoint.port), transportSecurity: .plaintext)
+            made.append(GRPCClient(transport: transport))
         }
+        self.init(model: model, endpoint: endpoint, clients: made, timeout: timeout)
+    }
+
+    private init(model: ModelRoute, endpoint: ModelVersionEndpoint, clients: [GRPCClient<HTTP2ClientTransport.Posix>], timeout: Duration) {
+        self.endpoint = endpoint
+        self.clients = clients
         var options = CallOptions.defaults
         options.timeout = timeout
         self.options = options

@@ -8,6 +8,7 @@ import CapstanRedis
 import CapstanServing
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// The predict_e2e benchmark (bench/predict_e2e.sh): a gateway hydrating 20 features from a
 /// real redis-server, two real model servers (gRPC ModelInfer), the prediction log to the Kafka
@@ -33,6 +34,9 @@ struct GatewayBench: AsyncParsableCommand {
     @Option(help: "Load-generator connections (threads).")
     var connections: Int = 32
 
+    @Flag(inversion: .prefixedNo, help: "Log predictions to Kafka (the mock cluster), as in production.")
+    var predictionLog = true
+
     func run() async throws {
         var logger = Logger(label: "capstan.bench.gateway")
         logger.logLevel = .error
@@ -49,20 +53,21 @@ struct GatewayBench: AsyncParsableCommand {
         try await writeFeatures(redis: redis, views: views, logger: logger)
 
         // Two model servers (v1 and v2 of the same artifact), gRPC on free ports.
-        var servers: [ModelServer] = []
-        var serverTasks: [Task<Void, any Error>] = []
-        var endpoints: [ModelVersionEndpoint] = []
-        for version in ["v1", "v2"] {
+        let servers = ["v1", "v2"].map { version in
             var config = ModelServerConfiguration(modelName: "bench", modelVersion: version, storageURI: model, format: .xgboost)
             config.host = "127.0.0.1"
             config.httpPort = 0
             config.grpcPort = 0
-            let server = ModelServer(configuration: config, logger: logger)
-            serverTasks.append(Task { try await server.run() })
+            return ModelServer(configuration: config, logger: logger)
+        }
+        let serverGroup = ServiceGroup(configuration: .init(services: servers.map { .init(service: $0) }, logger: logger))
+        let serverTask = Task { try await serverGroup.run() }
+        var endpoints: [ModelVersionEndpoint] = []
+        for server in servers {
             try await server.waitUntilReady()
             let ports = try await server.listeningPorts()
+            let version = server.configuration.modelVersion
             endpoints.append(ModelVersionEndpoint(name: version, host: "127.0.0.1", port: ports.grpc!, serverModel: "bench", serverVersion: version))
-            servers.append(server)
         }
 
         let kafka = try KafkaMockCluster(brokers: 1, logger: logger)
@@ -71,14 +76,11 @@ struct GatewayBench: AsyncParsableCommand {
         configuration.redisConnections = 4
         let httpPort = try Loopback.freePort()
         let service = try GatewayService(
-            configuration: configuration, redisURL: redis.url, kafka: KafkaConfig(bootstrapServers: kafka.bootstrapServers),
+            configuration: configuration, redisURL: redis.url, kafka: predictionLog ? KafkaConfig(bootstrapServers: kafka.bootstrapServers) : nil,
             host: "127.0.0.1", httpPort: httpPort, grpcPort: nil, registry: nil, logger: logger)
         _ = try service.gateway.router.setSplit(model: "bench", TrafficSplit(weights: ["v1": 90, "v2": 10], sticky: true))
-        let gatewayTask = Task { try await service.run() }
-        defer {
-            gatewayTask.cancel()
-            for task in serverTasks { task.cancel() }
-        }
+        let gatewayGroup = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
+        let gatewayTask = Task { try await gatewayGroup.run() }
         let deadline = ContinuousClock.now + .seconds(30)
         while !service.gateway.isReady || (try? HTTPConnection(port: httpPort)) == nil {
             guard ContinuousClock.now < deadline else { throw CapstanError(.unavailable, "the gateway did not become ready") }
@@ -112,6 +114,10 @@ struct GatewayBench: AsyncParsableCommand {
         if let log = service.gateway.predictionLog {
             Console.line("prediction log: \(log.acceptedCount) queued, \(log.handedToKafkaCount) handed to Kafka, \(log.droppedCount) dropped")
         }
+        await gatewayGroup.triggerGracefulShutdown()
+        try? await gatewayTask.value
+        await serverGroup.triggerGracefulShutdown()
+        try? await serverTask.value
         guard let (rate, result) = last else { throw ValidationError("no rates given") }
         Console.line(String(format: "RESULT predict_e2e rps=%.0f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f", rate, result.percentile(50), result.percentile(95), result.percentile(99)))
     }

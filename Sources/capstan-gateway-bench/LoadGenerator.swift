@@ -105,6 +105,8 @@ final class HTTPConnection: @unchecked Sendable {
         try reconnect()
     }
 
+    deinit { close() }
+
     func reconnect() throws {
         if fd >= 0 { Glibc.close(fd) }
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
