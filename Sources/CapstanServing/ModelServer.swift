@@ -98,12 +98,18 @@ public final class ModelServer: Service, Sendable {
             HTTP2ServerTransport.Posix(
                 address: .ipv4(host: configuration.host, port: port),
                 transportSecurity: .plaintext,
-                config: .defaults { $0.rpc.maxRequestPayloadSize = configuration.maxBodyBytes })
+                // A backstop: messages up to twice the limit (plus 1 MiB) are read and refused
+                // with RESOURCE_EXHAUSTED by SizeLimitedInferenceService; beyond it the transport
+                // resets the stream.
+                config: .defaults { config in
+                    let limit = configuration.maxBodyBytes
+                    config.rpc.maxRequestPayloadSize = limit > Int.max / 4 ? limit : 2 * limit + (1 << 20)
+                })
         }
         let grpcServer = grpcTransport.map { transport in
             GRPCServer(
                 transport: transport,
-                services: [InferenceGRPCService(server: self)],
+                services: [SizeLimitedInferenceService(service: InferenceGRPCService(server: self), limit: configuration.maxBodyBytes)],
                 interceptors: configuration.authToken.map { [BearerTokenInterceptor(token: $0)] } ?? [])
         }
         do {
