@@ -55,7 +55,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleServiceProtoco
             server.metrics.record(protocol: "grpc", code: "OK", inferDuration: ContinuousClock.now - start)
             return response
         } catch let error as RPCError {
-            server.metrics.record(protocol: "grpc", code: "\(error.code)", inferDuration: nil)
+            server.metrics.record(protocol: "grpc", code: canonicalName(error.code), inferDuration: nil)
             throw error
         }
     }
@@ -67,6 +67,16 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleServiceProtoco
             throw RPCError(code: grpcCode(for: error.code), message: error.message)
         }
     }
+}
+
+/// The status name as gRPC spells it: `INVALID_ARGUMENT`, `NOT_FOUND`, ...
+func canonicalName(_ code: RPCError.Code) -> String {
+    var name = ""
+    for character in "\(code)" {
+        if character.isUppercase { name.append("_") }
+        name.append(contentsOf: character.uppercased())
+    }
+    return name == "INTERNAL_ERROR" ? "INTERNAL" : name
 }
 
 /// The gRPC status code for an error code.

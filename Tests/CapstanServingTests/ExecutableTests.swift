@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// `capstan-serving model-server` as a real process: tritonclient (http and grpc, from PyPI)
@@ -84,6 +87,12 @@ struct ExecutableTests {
             ])
         #expect(status == 0, "tritonclient check failed:\n\(output)\nserver log:\n\(server.output)")
         #expect(output.contains("ok grpc batch") && output.contains("ok http batch (binary tensors)") && output.hasSuffix("PASS\n"))
+        // The requests above are counted per protocol and outcome on /metrics.
+        let (metrics, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(http)/metrics")!)
+        let text = String(decoding: metrics, as: UTF8.self)
+        #expect(text.contains(#"capstan_model_server_requests_total{model="churn",version="4",protocol="grpc",code="OK"} 21"#), "\(text)")
+        #expect(text.contains(#"capstan_model_server_requests_total{model="churn",version="4",protocol="grpc",code="INVALID_ARGUMENT"} 1"#))
+        #expect(text.contains(#"capstan_model_server_infer_duration_seconds_count{model="churn",version="4",protocol="rest"}"#))
     }
 
     @Test("An unsupported model: the process logs what and where and exits non-zero")
