@@ -25,7 +25,8 @@ public enum InferenceJSON {
     /// value, when present. Throws an `InvalidArgument` error saying what and where.
     public static func decodeRequest(_ body: [UInt8], headerLength: Int? = nil) throws -> InferRequest {
         let (json, binary) = try split(body, headerLength: headerLength)
-        let wire = try decode(RequestWire.self, from: json, what: "inference request")
+        let what = headerLength.map { "inference request (JSON part: the first \($0) bytes, per \(headerContentLength))" } ?? "inference request"
+        let wire = try decode(RequestWire.self, from: json, what: what)
         var reader = BinaryReader(bytes: binary)
         let inputs = try wire.inputs.map { try $0.tensor(binary: &reader) }
         try reader.finish()

@@ -23,24 +23,26 @@ public enum ArtifactFetcher {
         if lower.hasPrefix("file://") {
             let rest = String(uri.dropFirst("file://".count))
             // file:///abs/path (empty host) or file://localhost/abs/path
+            let encoded: String
             if rest.hasPrefix("/") {
-                path = rest
+                encoded = rest
             } else if rest.hasPrefix("localhost/") {
-                path = String(rest.dropFirst("localhost".count))
+                encoded = String(rest.dropFirst("localhost".count))
             } else {
                 throw CapstanError(.invalidArgument, "\(uri): a file URI needs an absolute path (file:///path/to/model.json)")
             }
+            // A URI percent-encodes; a plain path is taken as written.
+            path = encoded.removingPercentEncoding ?? encoded
         } else if uri.contains("://") {
             let scheme = uri.prefix { $0 != ":" }
             throw CapstanError(.invalidArgument, "\(redacted(uri)): unsupported storage URI scheme \"\(scheme)\"; use file://, http:// or https://")
         } else {
             path = uri
         }
-        let decoded = path.removingPercentEncoding ?? path
         // Reading a local file is short and bounded; it runs on a dedicated thread all the same.
         let executor = DedicatedThreadExecutor(name: "capstan.artifact-read")
         defer { executor.shutdown() }
-        return try await executor.run { try readFile(decoded, uri: uri, maxBytes: maxBytes) }
+        return try await executor.run { try readFile(path, uri: uri, maxBytes: maxBytes) }
     }
 
     /// `uri` with any `user:password@` removed.

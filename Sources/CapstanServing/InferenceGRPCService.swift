@@ -1,11 +1,13 @@
 import CapstanCore
 import CapstanInference
 import GRPCCore
+import GRPCProtobuf
+import SwiftProtobuf
 
 /// The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`). Errors map to
 /// gRPC statuses: NOT_FOUND (unknown model or version), INVALID_ARGUMENT (bad tensors),
-/// UNAVAILABLE (not loaded), UNAUTHENTICATED (token, see `BearerTokenInterceptor`); messages
-/// over the size limit are refused by the transport with RESOURCE_EXHAUSTED.
+/// UNAVAILABLE (not loaded), UNAUTHENTICATED (token, see `BearerTokenInterceptor`),
+/// RESOURCE_EXHAUSTED (message over the size limit, see `SizeLimitedInferenceService`).
 ///
 /// Responses use `raw_output_contents` when the request used `raw_input_contents` (as
 /// tritonclient does, and reads), typed contents otherwise.
@@ -53,7 +55,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleServiceProtoco
             server.metrics.record(protocol: "grpc", code: "OK", inferDuration: ContinuousClock.now - start)
             return response
         } catch let error as RPCError {
-            server.metrics.record(protocol: "grpc", code: "\(error.code)", inferDuration: nil)
+            server.metrics.record(protocol: "grpc", code: canonicalName(error.code), inferDuration: nil)
             throw error
         }
     }
@@ -65,6 +67,16 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleServiceProtoco
             throw RPCError(code: grpcCode(for: error.code), message: error.message)
         }
     }
+}
+
+/// The status name as gRPC spells it: `INVALID_ARGUMENT`, `NOT_FOUND`, ...
+func canonicalName(_ code: RPCError.Code) -> String {
+    var name = ""
+    for character in "\(code)" {
+        if character.isUppercase { name.append("_") }
+        name.append(contentsOf: character.uppercased())
+    }
+    return name == "INTERNAL_ERROR" ? "INTERNAL" : name
 }
 
 /// The gRPC status code for an error code.
@@ -101,5 +113,40 @@ struct BearerTokenInterceptor: ServerInterceptor {
                 error: RPCError(code: .unauthenticated, message: "missing or wrong bearer token (metadata authorization: Bearer <token>)"))
         }
         return try await next(request, context)
+    }
+}
+
+/// Registers the inference service with ModelInfer's messages size-checked while decoding:
+/// a message over `limit` bytes fails with RESOURCE_EXHAUSTED and a message that names the
+/// limit. (The transport's own limit, set higher as a backstop, resets the stream instead,
+/// which clients see as UNAVAILABLE.)
+struct SizeLimitedInferenceService: RegistrableRPCService {
+    let service: InferenceGRPCService
+    let limit: Int
+
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        service.registerMethods(with: &router)
+        let descriptor = Inference_GRPCInferenceService.Method.ModelInfer.descriptor
+        _ = router.removeHandler(forMethod: descriptor)
+        let service = self.service
+        router.registerHandler(
+            forMethod: descriptor,
+            deserializer: LimitedDeserializer<Inference_ModelInferRequest>(limit: limit),
+            serializer: ProtobufSerializer<Inference_ModelInferResponse>(),
+            handler: { request, context in try await service.modelInfer(request: request, context: context) })
+    }
+}
+
+struct LimitedDeserializer<Message: SwiftProtobuf.Message>: MessageDeserializer {
+    let limit: Int
+
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Message {
+        let count = serializedMessageBytes.withUnsafeBytes { $0.count }
+        guard count <= limit else {
+            throw RPCError(
+                code: .resourceExhausted,
+                message: "the request message has \(count) bytes, more than the limit of \(limit) bytes (--max-body-bytes)")
+        }
+        return try ProtobufDeserializer<Message>().deserialize(serializedMessageBytes)
     }
 }

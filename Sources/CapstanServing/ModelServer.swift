@@ -98,17 +98,26 @@ public final class ModelServer: Service, Sendable {
             HTTP2ServerTransport.Posix(
                 address: .ipv4(host: configuration.host, port: port),
                 transportSecurity: .plaintext,
-                config: .defaults { $0.rpc.maxRequestPayloadSize = configuration.maxBodyBytes })
+                // A backstop: messages up to twice the limit (plus 1 MiB) are read and refused
+                // with RESOURCE_EXHAUSTED by SizeLimitedInferenceService; beyond it the transport
+                // resets the stream.
+                config: .defaults { config in
+                    let limit = configuration.maxBodyBytes
+                    config.rpc.maxRequestPayloadSize = limit > Int.max / 4 ? limit : 2 * limit + (1 << 20)
+                })
         }
         let grpcServer = grpcTransport.map { transport in
             GRPCServer(
                 transport: transport,
-                services: [InferenceGRPCService(server: self)],
+                services: [SizeLimitedInferenceService(service: InferenceGRPCService(server: self), limit: configuration.maxBodyBytes)],
                 interceptors: configuration.authToken.map { [BearerTokenInterceptor(token: $0)] } ?? [])
         }
+        // The HTTP application runs in its own group so a failed load can shut it down
+        // gracefully (cancelling it would cut open connections).
+        let httpGroup = ServiceGroup(services: [http.app], logger: logger)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await http.app.run() }
+                group.addTask { try await httpGroup.run() }
                 if let grpcServer {
                     group.addTask {
                         try await withTaskCancellationHandler {
@@ -132,18 +141,23 @@ public final class ModelServer: Service, Sendable {
                     self.logger.info(
                         "model server listening",
                         metadata: ["http.port": "\(httpPort)", "grpc.port": "\(grpcPort.map(String.init) ?? "off")"])
-                    try await self.load()
+                    if await !self.load() {
+                        // Never ready: stop both listeners; run() throws the load error below.
+                        await httpGroup.triggerGracefulShutdown()
+                        grpcServer?.beginGracefulShutdown()
+                    }
                 }
-                // The first task to finish ends the server: a listener stopping (shutdown) or
-                // the load failing. A successful load finishes quietly, so wait for the next.
-                for try await _ in group where !isReady || Task.isCancelled {
-                    break
-                }
-                group.cancelAll()
+                // Listeners end on shutdown (the process's graceful shutdown reaches them) or
+                // after a failed load; a listener that fails throws and cancels the rest.
+                try await group.waitForAll()
             }
         } catch {
             ports.resolve(.failure(error))
             outcome.resolve(.failure(error))
+            throw error
+        }
+        if case .failed(let error) = phase.withLock({ $0 }) {
+            ports.resolve(.failure(error))
             throw error
         }
         let stopped = CapstanError(.closed, "the model server stopped")
@@ -151,8 +165,8 @@ public final class ModelServer: Service, Sendable {
         outcome.resolve(.failure(stopped))
     }
 
-    /// Fetches, loads and warms the model; moves to ready or failed.
-    private func load() async throws {
+    /// Fetches, loads and warms the model; moves to ready or failed (and says which).
+    private func load() async -> Bool {
         let uri = ArtifactFetcher.redacted(configuration.storageURI)
         logger.info("loading model", metadata: ["model.uri": "\(uri)", "model.format": "\(configuration.format.rawValue)"])
         let started = ContinuousClock.now
@@ -185,8 +199,9 @@ public final class ModelServer: Service, Sendable {
             phase.withLock { $0 = .failed(failure) }
             logger.error("model load failed; the server will not become ready", metadata: ["error": "\(failure)", "model.uri": "\(uri)"])
             outcome.resolve(.failure(failure))
-            throw failure
+            return false
         }
+        return true
     }
 
     // MARK: Shared request handling (REST and gRPC)

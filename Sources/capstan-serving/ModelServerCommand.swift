@@ -32,8 +32,11 @@ struct ModelServerCommand: AsyncParsableCommand {
     @Option(help: "REST port (0 = any free port).")
     var httpPort: Int = 8080
 
-    @Option(help: "gRPC port (0 = any free port, -1 = no gRPC).")
+    @Option(help: "gRPC port (0 = any free port).")
     var grpcPort: Int = 8081
+
+    @Flag(name: .customLong("no-grpc"), help: "Serve REST only.")
+    var noGRPC = false
 
     @Option(help: "File holding the bearer token that metadata and inference requests must carry (env CAPSTAN_AUTH_TOKEN_FILE).")
     var authTokenFile: String?
@@ -49,7 +52,7 @@ struct ModelServerCommand: AsyncParsableCommand {
             throw ValidationError("--format must be one of \(ModelFormat.allCases.map(\.rawValue).joined(separator: ", ")), got \(format)")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
-        guard (0...65535).contains(httpPort), (-1...65535).contains(grpcPort) else { throw ValidationError("ports must be 0...65535") }
+        guard (0...65535).contains(httpPort), (0...65535).contains(grpcPort) else { throw ValidationError("ports must be 0...65535") }
     }
 
     func run() async throws {
@@ -63,7 +66,7 @@ struct ModelServerCommand: AsyncParsableCommand {
             modelName: modelName, modelVersion: modelVersion, storageURI: uri, format: ModelFormat(rawValue: format)!)
         config.host = host
         config.httpPort = httpPort
-        config.grpcPort = grpcPort < 0 ? nil : grpcPort
+        config.grpcPort = noGRPC ? nil : grpcPort
         config.maxBodyBytes = maxBodyBytes
         if let path = authTokenFile ?? env["CAPSTAN_AUTH_TOKEN_FILE"] {
             config.authToken = try readToken(path)

@@ -6,6 +6,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import ServiceLifecycle
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -77,6 +78,7 @@ func runProcess(_ executable: String, _ arguments: [String]) throws -> (Int32, S
 /// A model server running in this process on free ports, stopped by `stop()`.
 struct RunningServer {
     let server: ModelServer
+    let group: ServiceGroup
     let task: Task<Void, any Error>
     let httpPort: Int
     let grpcPort: Int
@@ -93,15 +95,16 @@ struct RunningServer {
         var logger = Logger(label: "test.model-server")
         logger.logLevel = .warning
         let server = ModelServer(configuration: config, logger: logger)
-        let task = Task { try await server.run() }
+        let group = ServiceGroup(services: [server], logger: logger)
+        let task = Task { try await group.run() }
         let ports = try await server.listeningPorts()
-        let running = RunningServer(server: server, task: task, httpPort: ports.http, grpcPort: ports.grpc ?? -1)
+        let running = RunningServer(server: server, group: group, task: task, httpPort: ports.http, grpcPort: ports.grpc ?? -1)
         if waitForReady { try await server.waitUntilReady() }
         return running
     }
 
     func stop() async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
         _ = await task.result
     }
 

@@ -87,31 +87,42 @@ def tritonclient_check(model_path, name, http_url, grpc_url, token=None):
     rows = make_rows(rng, 200).astype(np.float32)
     booster = xgb.Booster(model_file=model_path)
     want = booster.predict(xgb.DMatrix(rows, missing=np.nan))
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+    def headers():
+        # A new dict per call: tritonclient.http adds Inference-Header-Content-Length to the
+        # dict it is given, which would leak into the next request.
+        return {"Authorization": f"Bearer {token}"} if token else None
 
     http = httpclient.InferenceServerClient(url=http_url)
     if not http.is_server_live():
         fail("http: server not live")
-    if not http.is_server_ready() or not http.is_model_ready(name, headers=headers):
+    if not http.is_server_ready() or not http.is_model_ready(name, headers=headers()):
         fail("http: server or model not ready")
-    meta = http.get_model_metadata(name, headers=headers)
+    meta = http.get_model_metadata(name, headers=headers())
     if meta["inputs"][0]["shape"] != [-1, FEATURES]:
         fail(f"http: metadata input shape {meta['inputs'][0]['shape']}")
     input_name, output_name = meta["inputs"][0]["name"], meta["outputs"][0]["name"]
+    if token:
+        try:
+            http.get_model_metadata(name)
+            fail("http: metadata without the bearer token was answered")
+        except Exception as error:
+            if "401" not in str(error):
+                fail(f"http: no token gave {error}")
+        print("ok http without token: 401", flush=True)
     print(f"ok http metadata: {meta['name']} versions {meta['versions']} input {input_name} output {output_name}", flush=True)
 
     for binary in (True, False):
         inp = httpclient.InferInput(input_name, list(rows.shape), "FP32")
         inp.set_data_from_numpy(rows, binary_data=binary)
         out = httpclient.InferRequestedOutput(output_name, binary_data=binary)
-        result = http.infer(name, [inp], outputs=[out], headers=headers, request_id="http-batch")
+        result = http.infer(name, [inp], outputs=[out], headers=headers(), request_id="http-batch")
         compare(f"http batch ({'binary' if binary else 'JSON'} tensors)", result.as_numpy(output_name), want)
     # Default request: no outputs listed, binary input (what tritonclient does out of the box).
     inp = httpclient.InferInput(input_name, [1, FEATURES], "FP32")
     got = []
     for i in range(20):
         inp.set_data_from_numpy(rows[i:i + 1])
-        got.append(http.infer(name, [inp], headers=headers).as_numpy(output_name).reshape(-1)[0])
+        got.append(http.infer(name, [inp], headers=headers()).as_numpy(output_name).reshape(-1)[0])
     compare("http single rows", got, want[:20])
     http.close()
 
