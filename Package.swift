@@ -25,6 +25,8 @@ let package = Package(
         // MARK: operator (products)
         .executable(name: "capstan-operator", targets: ["capstan-operator"]),
         .executable(name: "capstan-operator-bench", targets: ["capstan-operator-bench"]),
+        .executable(name: "capstan-serving", targets: ["capstan-serving"]),
+        .executable(name: "capstan-gateway-bench", targets: ["capstan-gateway-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -154,6 +156,37 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Gateway (serving: hydration, traffic, prediction log)
+        .target(
+            name: "CapstanGateway",
+            dependencies: [
+                "CapstanCore", "CapstanRedis", "CapstanKafka", "CapstanInference",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "capstan-gateway-bench",
+            dependencies: [
+                "CapstanCore", "CapstanEmbedded", "CapstanGateway", "CapstanKafka", "CapstanModels", "CapstanRedis", "CapstanServing",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "capstan-feature-worker",
@@ -168,10 +201,12 @@ let package = Package(
             name: "capstan",
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
-                "CapstanRedis", "CapstanPostgres", "CapstanKafka",
+                "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels",
                 "CapstanOperator", "CapstanKube", "CapstanKubeServer",  // operator demo
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -240,6 +275,55 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Serving (Open Inference Protocol types and gRPC stubs, model server, capstan-serving)
+        .target(
+            name: "CapstanInference",
+            dependencies: [
+                "CapstanCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CapstanServing",
+            dependencies: [
+                "CapstanCore", "CapstanInference", "CapstanModels", "CapstanTelemetry", "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "capstan-serving",
+            dependencies: [
+                "CapstanCore", "CapstanServing", "CapstanModels", "CapstanTelemetry", "CapstanGateway", "CapstanKafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanServingTests",
+            dependencies: [
+                "CapstanServing", "CapstanInference", "CapstanModels", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests (Swift Testing)
         .testTarget(
             name: "CapstanFeaturesTests",
@@ -283,6 +367,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: Gateway tests
+        .testTarget(
+            name: "CapstanGatewayTests",
+            dependencies: [
+                "CapstanGateway", "CapstanEmbedded", "CapstanRedis", "CapstanKafka", "CapstanCore", "CapstanServing",
+                "CapstanModels",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

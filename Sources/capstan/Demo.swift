@@ -101,6 +101,7 @@ struct Demo: AsyncParsableCommand {
         try await printOffline(stack: stack, logger: logger)
         let dlqTopic = loaded.first?.spec.source.kafka.map { $0.deadLetterTopic ?? "\($0.topic).dlq" } ?? "\(topic).dlq"
         try await printDeadLetters(stack: stack, topic: dlqTopic, counted: stats.deadLettered, logger: logger)
+        try await serveChurnModel(stack: stack, logger: logger)
         await services.triggerGracefulShutdown()
         try? await opsTask.value
     }
