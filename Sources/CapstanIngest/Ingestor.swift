@@ -107,7 +107,7 @@ public final class Ingestor: Sendable {
         log[metadataKey: "upload.id"] = "\(uploadID)"
         log[metadataKey: "feature.view"] = "\(target.name)"
         do {
-            let result = try await postgres.withConnection { connection -> UploadResult? in
+            let committed = try await postgres.withConnection { connection -> Committed in
                 try await connection.execute("BEGIN")
                 do {
                     let outcome = try await UploadPipeline(
@@ -131,24 +131,25 @@ public final class Ingestor: Sendable {
                     guard inserted.count == 1 else {
                         // The same content (or id) committed meanwhile: drop this copy.
                         try await connection.execute("ROLLBACK")
-                        return nil
+                        return .duplicate(contentSHA256: outcome.contentSHA256)
                     }
                     let written = try await writeOnline(target, outcome.newest)
                     let commit = try await connection.query("COMMIT")
                     guard commit.commandTag == "COMMIT" else {
                         throw CapstanError(.server, "PostgreSQL rolled the upload back (\(commit.commandTag))")
                     }
-                    return UploadResult(
+                    return .result(UploadResult(
                         uploadID: uploadID, view: target.name, format: request.format.rawValue, contentSHA256: outcome.contentSHA256,
                         definitionVersion: target.definitionVersion, rows: outcome.records, accepted: outcome.accepted, rejected: outcome.rejected,
                         minEventTimeMillis: outcome.minEventTime, maxEventTimeMillis: outcome.maxEventTime, bytes: outcome.bytes, duplicate: false,
-                        rejects: outcome.reported, rejectsTruncated: outcome.rejected > Int64(outcome.reported.count), onlineWritten: Int64(written))
+                        rejects: outcome.reported, rejectsTruncated: outcome.rejected > Int64(outcome.reported.count), onlineWritten: Int64(written)))
                 } catch {
                     try? await connection.execute("ROLLBACK")
                     throw error
                 }
             }
-            if let result {
+            switch committed {
+            case .result(let result):
                 uploadsCounter.increment()
                 acceptedCounter.increment(by: Int(result.accepted))
                 rejectedCounter.increment(by: Int(result.rejected))
@@ -156,12 +157,17 @@ public final class Ingestor: Sendable {
                 uploadTimer.recordNanoseconds(Int64((ContinuousClock.now - started).inSeconds * 1e9))
                 log.info("upload committed", metadata: ["upload.rows": "\(result.rows)", "upload.accepted": "\(result.accepted)", "upload.rejected": "\(result.rejected)"])
                 return result
+            case .duplicate(let hash):
+                duplicatesCounter.increment()
+                if let found = try await self.result(where: "view = $1 AND content_sha256 = $2", [.text(target.name), .text(hash)]) {
+                    log.info("upload is a duplicate; nothing added", metadata: ["upload.duplicate_of": "\(found.uploadID)"])
+                    return found
+                }
+                if let byID = try await self.result(where: "upload_id = $1", [.text(uploadID)]) {
+                    throw CapstanError(.conflict, "upload id \(byID.uploadID) was already used for different content (SHA-256 \(byID.contentSHA256))")
+                }
+                throw CapstanError(.conflict, "the upload conflicted with a concurrent upload; retry to get its result")
             }
-            duplicatesCounter.increment()
-            if let found = try await self.result(where: "upload_id = $1", [.text(uploadID)]), request.uploadID != nil {
-                return found
-            }
-            return try await existingByContent(target.name, uploadID: uploadID)
         } catch {
             failuresCounter.increment()
             log.info("upload failed; nothing was stored", metadata: ["error": "\(error)"])
@@ -169,12 +175,9 @@ public final class Ingestor: Sendable {
         }
     }
 
-    private func existingByContent(_ view: String, uploadID: String) async throws -> UploadResult {
-        // The insert conflicted on the id or on (view, hash); the id case names different content.
-        if let byID = try await result(where: "upload_id = $1", [.text(uploadID)]) {
-            throw CapstanError(.conflict, "upload id \(byID.uploadID) was already used for different content (SHA-256 \(byID.contentSHA256))")
-        }
-        throw CapstanError(.conflict, "the upload conflicted with a concurrent upload of the same content; retry to get its result")
+    private enum Committed: Sendable {
+        case result(UploadResult)
+        case duplicate(contentSHA256: String)
     }
 
     private func writeOnline(_ target: UploadTarget, _ newest: [String: (ts: Int64, values: [FeatureValue])]) async throws -> Int {

@@ -21,6 +21,7 @@ final class RecordSplitter {
     private var scanPosition = 0
     private var recordStart = 0
     private var inQuotes = false
+    private var pendingInnerBreaks: Int64 = 0
     private var line: Int64 = 1
     private var recordLine: Int64 = 1
     private var batch: RawBatch
@@ -66,34 +67,41 @@ final class RecordSplitter {
         let count = buffer.count
         var i = scanPosition
         var quotes = inQuotes
-        var ends: [Int] = []
+        // Record ends, each with the line breaks inside quotes since the previous end.
+        var ends: [(end: Int, innerBreaks: Int64)] = []
+        var inner = pendingInnerBreaks
         buffer.withUnsafeBufferPointer { p in
             if format == .csv {
                 while i < count {
                     let b = p[i]
                     if b == CSV.quote {
                         quotes.toggle()
-                    } else if b == CSV.newline && !quotes {
-                        ends.append(i)
+                    } else if b == CSV.newline {
+                        if quotes {
+                            inner += 1
+                        } else {
+                            ends.append((i, inner))
+                            inner = 0
+                        }
                     }
                     i += 1
                 }
             } else {
                 while i < count {
-                    if p[i] == CSV.newline { ends.append(i) }
+                    if p[i] == CSV.newline { ends.append((i, 0)) }
                     i += 1
                 }
             }
         }
-        for end in ends { try endRecord(at: end, next: end + 1) }
+        pendingInnerBreaks = inner
+        for end in ends { try endRecord(at: end.end, next: end.end + 1, innerBreaks: end.innerBreaks) }
         scanPosition = count
         inQuotes = quotes
         if final && recordStart < count {
-            if quotes {
-                // Keep it as a record: its worker rejects it with the reason and line number.
-                inQuotes = false
-            }
-            try endRecord(at: count, next: count)
+            // An unterminated quote stays one record: its worker rejects it with the reason.
+            inQuotes = false
+            try endRecord(at: count, next: count, innerBreaks: pendingInnerBreaks)
+            pendingInnerBreaks = 0
         }
         if recordStart > maxRecordBytes && batch.count == 0 && !headerPending {
             // Everything before recordStart was blank lines: drop them.
@@ -103,17 +111,11 @@ final class RecordSplitter {
         }
     }
 
-    private func endRecord(at newline: Int, next: Int) throws {
+    private func endRecord(at newline: Int, next: Int, innerBreaks: Int64) throws {
         var end = newline
         let start = recordStart
-        // Physical lines inside this record (quoted line breaks) move the line counter.
-        let breaks = buffer.withUnsafeBufferPointer { p -> Int64 in
-            var n: Int64 = 0
-            for k in start..<newline where p[k] == CSV.newline { n += 1 }
-            return n
-        }
         let firstLine = recordLine
-        line = recordLine + breaks + (next > newline ? 1 : 0)
+        line = recordLine + innerBreaks + (next > newline ? 1 : 0)
         recordLine = line
         recordStart = next
         if end > start && buffer[end - 1] == CSV.cr { end -= 1 }
