@@ -24,6 +24,9 @@ actor IngestStack {
     func get() async throws -> (postgres: EmbeddedPostgres, redis: EmbeddedRedis) {
         if let servers { return servers }
         let dir = NSTemporaryDirectory() + "capstan-ingest-tests-\(getpid())"
+        // The parent must be traversable by the PostgreSQL server user (created before the
+        // servers' own 0700 directories).
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let pg = try await EmbeddedPostgres.start(directory: dir + "/pg", logger: logger)
         let redis = try await EmbeddedRedis.start(directory: dir + "/redis", logger: logger)
         servers = (pg, redis)
