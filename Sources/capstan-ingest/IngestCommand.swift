@@ -75,7 +75,7 @@ struct IngestCommand: AsyncParsableCommand {
             IngestServers.http(ingestor: ingestor, host: host, port: port, logger: logger),
             OpsServer.application(host: host, port: metricsPort, registry: registry, readiness: readiness, logger: logger),
         ]
-        if grpcPort > 0 { services.append(IngestServers.grpc(ingestor: ingestor, host: host, port: grpcPort, logger: logger)) }
+        if grpcPort > 0 { services.append(IngestGRPCServer.service(ingestor: ingestor, host: host, port: grpcPort, logger: logger)) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await pgPool.close()

@@ -16,7 +16,9 @@ struct GatewayTests {
         let grpcPort = try Loopback.freePort()
         let logger = Logger(label: "gateway-test")
         let http = IngestServers.http(ingestor: gw.ingestor, host: "127.0.0.1", port: httpPort, logger: logger)
-        let grpc = IngestServers.grpc(ingestor: gw.ingestor, host: "127.0.0.1", port: grpcPort, logger: logger)
+        let grpc = TestGRPCServer(server: GRPCServer(
+            transport: .http2NIOPosix(address: .ipv4(host: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext),
+            services: [IngestGRPCService(ingestor: gw.ingestor, logger: logger)]))
         let group = ServiceGroup(configuration: .init(services: [http, grpc], logger: logger))
         let task = Task { try await group.run() }
         try await Loopback.waitUntilAccepting(port: httpPort, timeout: .seconds(20), what: "ingest REST")
@@ -154,5 +156,17 @@ final class ChunkState: @unchecked Sendable {
         guard offset < bytes.count else { return nil }
         defer { offset += size }
         return Array(bytes[offset..<min(offset + size, bytes.count)])
+    }
+}
+
+/// The gRPC server as a `Service` for the test's ServiceGroup.
+struct TestGRPCServer: Service {
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await server.serve()
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
     }
 }

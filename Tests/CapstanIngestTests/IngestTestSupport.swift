@@ -21,16 +21,26 @@ actor IngestStack {
         return l
     }()
 
+    private var starting: Task<(EmbeddedPostgres, EmbeddedRedis), any Error>?
+
+    /// Starts the servers once, however many suites ask at the same time.
     func get() async throws -> (postgres: EmbeddedPostgres, redis: EmbeddedRedis) {
         if let servers { return servers }
-        let dir = NSTemporaryDirectory() + "capstan-ingest-tests-\(getpid())"
-        // The parent must be traversable by the PostgreSQL server user (created before the
-        // servers' own 0700 directories).
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let pg = try await EmbeddedPostgres.start(directory: dir + "/pg", logger: logger)
-        let redis = try await EmbeddedRedis.start(directory: dir + "/redis", logger: logger)
-        servers = (pg, redis)
-        return (pg, redis)
+        if starting == nil {
+            let logger = self.logger
+            starting = Task {
+                let dir = NSTemporaryDirectory() + "capstan-ingest-tests-\(getpid())"
+                // The parent must be traversable by the PostgreSQL server user (created before the
+                // servers' own 0700 directories).
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                let pg = try await EmbeddedPostgres.start(directory: dir + "/pg", logger: logger)
+                let redis = try await EmbeddedRedis.start(directory: dir + "/redis", logger: logger)
+                return (pg, redis)
+            }
+        }
+        let started = try await starting!.value
+        servers = started
+        return started
     }
 
     func freshDatabase() async throws -> String {
