@@ -170,3 +170,67 @@ struct TestGRPCServer: Service {
         }
     }
 }
+
+@Suite("capstan upload (the CLI) against a running gateway", .serialized, .timeLimit(.minutes(5)))
+struct UploadCommandTests {
+    /// The `capstan` executable built next to the test bundle.
+    static var capstanBinary: String? {
+        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? "")
+        for _ in 0..<4 {
+            url.deleteLastPathComponent()
+            let candidate = url.appendingPathComponent("capstan").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/capstan"
+        return FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil
+    }
+
+    func run(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, out: String, err: String) {
+        guard let binary = Self.capstanBinary else { throw CapstanError(.notFound, "capstan binary not built") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    @Test("uploads a CSV and a gzip file with a progress bar and prints rejects with line numbers")
+    func cliUpload() async throws {
+        let gw = try await TestGateway.make { $0.bearerToken = "cli-token" }
+        defer { Task { await gw.close() } }
+        let dir = NSTemporaryDirectory() + "capstan-cli-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var events = TestData.events(count: 250, seed: 31)
+        events[5].amount = "lots"
+        let csvPath = dir + "/events.csv"
+        try TestData.csv(events).write(toFile: csvPath, atomically: true, encoding: .utf8)
+        let port = try Loopback.freePort()
+        let logger = Logger(label: "cli-test")
+        let group = ServiceGroup(configuration: .init(services: [IngestServers.http(ingestor: gw.ingestor, host: "127.0.0.1", port: port, logger: logger)], logger: logger))
+        let task = Task { try await group.run() }
+        try await Loopback.waitUntilAccepting(port: port, timeout: .seconds(20), what: "ingest REST")
+        let env = ["CAPSTAN_INGEST_TOKEN": "cli-token"]
+        let server = "http://127.0.0.1:\(port)"
+        let first = try run(["upload", csvPath, "--view", gw.view, "--server", server], environment: env)
+        #expect(first.status == 0)
+        #expect(first.out.contains("accepted 249  rejected 1"))
+        #expect(first.out.contains("line 7: column 'amount' must be a number, got \"lots\""))
+        #expect(first.err.contains("rows/s") && first.err.contains("ETA") && first.err.contains("100.0%"))
+        // The same content compressed on the fly is a duplicate (the hash is of the content).
+        let again = try run(["upload", csvPath, "--view", gw.view, "--server", server, "--gzip"], environment: env)
+        #expect(again.status == 0 && again.out.contains("duplicate"))
+        let denied = try run(["upload", csvPath, "--view", gw.view, "--server", server], environment: ["CAPSTAN_INGEST_TOKEN": "nope"])
+        #expect(denied.status != 0 && denied.err.contains("bearer token"))
+        #expect(try await gw.count("capstan_feature_rows") == 249)
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}
