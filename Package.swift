@@ -27,6 +27,8 @@ let package = Package(
         .executable(name: "capstan-operator-bench", targets: ["capstan-operator-bench"]),
         .executable(name: "capstan-serving", targets: ["capstan-serving"]),
         .executable(name: "capstan-gateway-bench", targets: ["capstan-gateway-bench"]),
+        .executable(name: "capstan-ingest", targets: ["capstan-ingest"]),
+        .executable(name: "capstan-upload-bench", targets: ["capstan-upload-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -201,7 +203,7 @@ let package = Package(
             name: "capstan",
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
-                "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels",
+                "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels", "CapstanIngest",
                 "CapstanOperator", "CapstanKube", "CapstanKubeServer",  // operator demo
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -320,6 +322,59 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Batch ingestion (capstan-ingest gateway, capstan upload)
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(
+            name: "CapstanIngest",
+            dependencies: [
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanStore", "CapstanPostgres", "CapstanRedis",
+                "CapstanTelemetry", "CZlib", "CLibCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP/2 transport (and the TLS stack it pulls in) is linked by the gateway only.
+        .executableTarget(
+            name: "capstan-ingest",
+            dependencies: [
+                "CapstanCore", "CapstanIngest", "CapstanTelemetry", "CapstanFeatureWorker", "CapstanPostgres", "CapstanRedis",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "capstan-upload-bench",
+            dependencies: [
+                "CapstanCore", "CapstanIngest", "CapstanEmbedded", "CapstanFeatureWorker", "CapstanPostgres", "CapstanRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanIngestTests",
+            dependencies: [
+                "CapstanIngest", "CapstanAPI", "CapstanFeatures", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanStore",
+                "CapstanPostgres", "CapstanRedis", "CapstanCore", "CZlib",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -25,6 +25,7 @@ cd "$ROOT"
 PROTOS=(
   "inference/grpc_predict_v2.proto Sources/CapstanInference/Generated"
   "capstan/gateway/v1/gateway.proto Sources/CapstanGateway/Generated"
+  "capstan/ingest/v1/ingest.proto Sources/CapstanIngest/Generated"
 )
 
 PROTOC="${PROTOC:-protoc}"

@@ -15,6 +15,14 @@ import CapstanPostgres
 ///   the same transaction as the rows, which is what makes replays duplicate-free.
 /// - `capstan_window_snapshots`: periodic window state per partition, same transaction.
 ///
+/// Migration 2 (batch uploads, see docs/ingest.md):
+/// - `capstan_uploads`: one row per committed upload (id, view, SHA-256 of the decompressed
+///   content, counts, event-time range); `(view, content_sha256)` is unique, which is what makes
+///   re-uploads add nothing.
+/// - `capstan_upload_rejects`: every rejected record with its line number and reason.
+/// - `capstan_upload_segments`: the uploaded records as received (CSV records without the header,
+///   which `capstan_uploads.header` holds, or JSONL lines), one row per batch, for backfills.
+///
 /// TimescaleDB is not packaged by Debian; tables are plain, with BRIN indexes on time.
 public enum OfflineSchema {
     public static let migrations: [PostgresMigration] = [
@@ -90,6 +98,47 @@ public enum OfflineSchema {
                 JOIN capstan_feature_definitions d ON d.view = r.view AND d.version = r.definition_version
                 CROSS JOIN LATERAL unnest(d.string_features, r.txt) AS t(feature, text_value)
                 WHERE t.feature IS NOT NULL;
-                """)
+                """),
+        PostgresMigration(
+            version: 2, name: "batch uploads",
+            sql: """
+                CREATE TABLE capstan_uploads (
+                    upload_id text PRIMARY KEY,
+                    view text NOT NULL,
+                    content_sha256 text NOT NULL,
+                    format text NOT NULL,
+                    header text,
+                    definition_version integer NOT NULL,
+                    rows bigint NOT NULL,
+                    accepted bigint NOT NULL,
+                    rejected bigint NOT NULL,
+                    min_event_ts timestamptz,
+                    max_event_ts timestamptz,
+                    bytes bigint NOT NULL,
+                    started_ts timestamptz NOT NULL,
+                    finished_ts timestamptz NOT NULL DEFAULT now(),
+                    UNIQUE (view, content_sha256)
+                );
+                CREATE TABLE capstan_upload_rejects (
+                    upload_id text NOT NULL,
+                    line bigint NOT NULL,
+                    reason text NOT NULL,
+                    record text NOT NULL
+                );
+                CREATE INDEX capstan_upload_rejects_upload ON capstan_upload_rejects (upload_id, line);
+                CREATE TABLE capstan_upload_segments (
+                    upload_id text NOT NULL,
+                    view text NOT NULL,
+                    first_line bigint NOT NULL,
+                    last_line bigint NOT NULL,
+                    record_count integer NOT NULL,
+                    min_event_ts timestamptz,
+                    max_event_ts timestamptz,
+                    records bytea NOT NULL
+                );
+                ALTER TABLE capstan_upload_segments ALTER COLUMN records SET STORAGE EXTERNAL;
+                CREATE INDEX capstan_upload_segments_upload ON capstan_upload_segments (upload_id, first_line);
+                CREATE INDEX capstan_upload_segments_view ON capstan_upload_segments (view, min_event_ts);
+                """),
     ]
 }

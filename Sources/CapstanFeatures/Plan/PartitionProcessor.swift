@@ -80,6 +80,23 @@ public final class PartitionProcessor {
         } catch {
             return EventRejection(views: plan.views.map(\.name), reason: error.message)
         }
+        return processLoadedFields(rows: &rows)
+    }
+
+    /// Processes one event whose fields the caller decoded itself (e.g. a CSV record): `fill`
+    /// receives the field values, one per `plan.fields` entry, all reset to `.missing`, and sets
+    /// those the record has. Validation, features and rows are exactly as for `process(_:rows:)`.
+    public func process(filling fill: (inout [JSONField]) -> Void, rows: inout [FeatureRow]) -> EventRejection? {
+        if fieldValues.count != plan.fields.count {
+            fieldValues = [JSONField](repeating: .missing, count: plan.fields.count)
+        } else {
+            for i in fieldValues.indices { fieldValues[i] = .missing }
+        }
+        fill(&fieldValues)
+        return processLoadedFields(rows: &rows)
+    }
+
+    private func processLoadedFields(rows: inout [FeatureRow]) -> EventRejection? {
         loadFields()
         let viewCount = hot.count
         var anyRejected = false

@@ -1,0 +1,189 @@
+import CapstanCore
+import CapstanFeatures
+import CapstanStore
+
+/// One record the upload did not accept.
+public struct UploadReject: Sendable, Codable, Equatable {
+    /// Physical line (1-based) the record starts on; for CSV the header is line 1.
+    public var line: Int64
+    public var reason: String
+
+    public init(line: Int64, reason: String) {
+        self.line = line
+        self.reason = reason
+    }
+}
+
+/// What one shard made of one batch: COPY payloads for the feature rows and the rejects.
+struct EncodedPart: Sendable {
+    var sequence: Int
+    var rows: [UInt8]
+    var rowCount: Int
+    var rejects: [UInt8]
+    var rejectCount: Int
+    /// The first rejects of this part, for the upload result.
+    var reported: [UploadReject]
+    var minEventTime: Int64 = .max
+    var maxEventTime: Int64 = .min
+}
+
+/// Validates and computes the records of one shard with the stream's engine
+/// (`PartitionProcessor`: same decoding rules, validation, lateness, expressions and windows)
+/// and encodes the rows as binary COPY directly. One instance per shard, kept for the whole
+/// upload, so each entity's window state spans batches.
+final class ShardTransformer {
+    let shard: Int
+    let target: UploadTarget
+    let processor: PartitionProcessor
+    let columns: [(field: Int, conversion: UploadTarget.Conversion)?]
+    let uploadID: String
+    let createdMillis: Int64
+    let reportLimit: Int
+    let csv: Bool
+    private let numeric: [Int]
+    private let strings: [Int]
+    private let online: Bool
+    private let viewName: String
+    private let source: String
+    private var fields: [CSVField] = []
+    private var rows: [FeatureRow] = []
+    /// Newest values per entity of this shard (online views only).
+    private(set) var newest: [String: (ts: Int64, values: [FeatureValue])] = [:]
+
+    init(shard: Int, target: UploadTarget, format: UploadFormat, columns: [(field: Int, conversion: UploadTarget.Conversion)?],
+         uploadID: String, createdMillis: Int64, reportLimit: Int) {
+        self.shard = shard
+        csv = format == .csv
+        self.target = target
+        processor = PartitionProcessor(plan: target.plan)
+        self.columns = columns
+        self.uploadID = uploadID
+        self.createdMillis = createdMillis
+        self.reportLimit = reportLimit
+        numeric = target.view.numericFeatures
+        strings = target.view.stringFeatures
+        online = target.view.onlineEnabled
+        viewName = target.name
+        source = "upload:\(uploadID)"
+    }
+
+    func transform(_ batch: RawBatch) -> EncodedPart {
+        var out = CopyBuffer(capacity: batch.bytes.count + batch.count * 64)
+        var rejects = CopyBuffer(capacity: 0)
+        var part = EncodedPart(sequence: batch.sequence, rows: [], rowCount: 0, rejects: [], rejectCount: 0, reported: [])
+        let offline = target.view.offlineEnabled
+        batch.bytes.withUnsafeBufferPointer { buffer in
+            let p = buffer.baseAddress!
+            for r in 0..<batch.count where Int(batch.shards[r]) == shard {
+                let start = Int(batch.starts[r]), end = Int(batch.ends[r])
+                let line = batch.lines[r]
+                rows.removeAll(keepingCapacity: true)
+                var reason: String?
+                if !csv {
+                    let rejection = processor.process(UnsafeRawBufferPointer(start: p + start, count: end - start), rows: &rows)
+                    if let rejection { reason = rejection.reason }
+                } else {
+                    reason = processCSV(p, start: start, end: end)
+                }
+                var accepted = false
+                for row in rows where row.view == target.index {
+                    accepted = true
+                    part.minEventTime = min(part.minEventTime, row.eventTimeMillis)
+                    part.maxEventTime = max(part.maxEventTime, row.eventTimeMillis)
+                    if offline {
+                        out.beginRow(10)
+                        out.fieldText(viewName)
+                        out.fieldText(row.entity)
+                        out.fieldTimestamp(row.eventTimeMillis)
+                        out.fieldTimestamp(createdMillis)
+                        out.fieldInt32(target.definitionVersion)
+                        out.fieldText(source)
+                        out.fieldInt32(0)
+                        out.fieldInt64(line)
+                        out.fieldNumberArray(row.values, numeric)
+                        out.fieldTextArray(row.values, strings)
+                    }
+                    part.rowCount += 1
+                    if online {
+                        if let existing = newest[row.entity], existing.ts > row.eventTimeMillis { continue }
+                        newest[row.entity] = (row.eventTimeMillis, row.values)
+                    }
+                }
+                if !accepted {
+                    let text = reason ?? "record produced no row for view \(viewName)"
+                    rejects.beginRow(4)
+                    rejects.fieldText(uploadID)
+                    rejects.fieldInt64(line)
+                    rejects.fieldText(text)
+                    rejects.fieldSafeText(UnsafeBufferPointer(start: p + start, count: min(end - start, 1024)))
+                    part.rejectCount += 1
+                    if part.reported.count < reportLimit { part.reported.append(UploadReject(line: line, reason: text)) }
+                }
+            }
+        }
+        part.rows = out.finish()
+        if part.rejectCount > 0 { part.rejects = rejects.finish() }
+        return part
+    }
+
+    /// Decodes a CSV record into the processor's fields (typed by the view schema) and runs it.
+    private func processCSV(_ p: UnsafePointer<UInt8>, start: Int, end: Int) -> String? {
+        if let malformed = CSV.split(p, start: start, end: end, into: &fields) { return "malformed CSV: \(malformed)" }
+        guard fields.count == columns.count else {
+            return "expected \(columns.count) columns as in the header, got \(fields.count)"
+        }
+        var conversionError: String?
+        // A value that cannot be converted is handed over as a nested value, which every view
+        // declaring the field rejects during validation (before any window state changes);
+        // the reason reported is the conversion's, which names the text.
+        func bad(_ field: Int, _ values: inout [JSONField]) -> Bool {
+            values[field] = .nested
+            return conversionError == nil
+        }
+        let rejection = processor.process(filling: { values in
+            for (c, column) in columns.enumerated() {
+                guard let column else { continue }
+                let field = fields[c]
+                let length = Int(field.end - field.start)
+                if length == 0 && !field.escaped {
+                    values[column.field] = .null
+                    continue
+                }
+                let base = p + Int(field.start)
+                switch column.conversion {
+                case .string:
+                    values[column.field] = .string(CSV.text(p, field))
+                case .number:
+                    if let x = CSV.parseDouble(base, length) {
+                        values[column.field] = .number(x)
+                    } else if bad(column.field, &values) {
+                        conversionError = "column '\(target.plan.fields[column.field].name)' must be a number, got \"\(CSV.text(p, field).prefix(64))\""
+                    }
+                case .bool:
+                    switch CSV.text(p, field).lowercased() {
+                    case "true", "1", "t", "yes": values[column.field] = .bool(true)
+                    case "false", "0", "f", "no": values[column.field] = .bool(false)
+                    default:
+                        if bad(column.field, &values) {
+                            conversionError = "column '\(target.plan.fields[column.field].name)' must be a bool, got \"\(CSV.text(p, field).prefix(64))\""
+                        }
+                    }
+                case .timestamp(let keepText):
+                    if keepText {
+                        if let x = CSV.parseDouble(base, length) { values[column.field] = .number(x) } else { values[column.field] = .string(CSV.text(p, field)) }
+                    } else if let ms = Timestamps.parseRFC3339(UnsafeRawBufferPointer(start: base, count: length)) {
+                        values[column.field] = .number(Double(ms))
+                    } else if let x = CSV.parseDouble(base, length) {
+                        values[column.field] = .number(x)
+                    } else if bad(column.field, &values) {
+                        conversionError = "column '\(target.plan.fields[column.field].name)' is not an RFC 3339 timestamp or epoch milliseconds: \"\(CSV.text(p, field).prefix(64))\""
+                    }
+                }
+            }
+        }, rows: &rows)
+        if let conversionError, !rows.contains(where: { $0.view == target.index }) {
+            return conversionError
+        }
+        return rejection?.reason
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import CapstanCore
+import CapstanFeatureWorker
+import CapstanIngest
+import CapstanPostgres
+import CapstanRedis
+import CapstanTelemetry
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `capstan-ingest`: the batch ingestion gateway (REST and gRPC uploads of CSV/JSONL files into
+/// FeatureViews). URLs may carry credentials and the token is a secret: neither is logged.
+@main
+struct IngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capstan-ingest",
+        abstract: "Accept CSV/JSONL uploads (REST and gRPC), compute features like the stream, store them offline and online.")
+
+    @Option(name: .customLong("views"), help: "FeatureView YAML files or directories (env CAPSTAN_VIEWS, comma-separated).")
+    var views: [String] = []
+
+    @Option(name: .customLong("postgres-url"), help: "postgres://user[:password]@host:port/db (env CAPSTAN_POSTGRES_URL).")
+    var postgresURL: String?
+
+    @Option(name: .customLong("redis-url"), help: "redis://[user:password@]host:port[/db] (env CAPSTAN_REDIS_URL); needed for online views.")
+    var redisURL: String?
+
+    @Option(help: "Address to listen on.")
+    var host: String = "0.0.0.0"
+
+    @Option(help: "REST port (POST /v1/uploads).")
+    var port: Int = 8080
+
+    @Option(help: "gRPC port (capstan.ingest.v1.IngestService); 0 = off.")
+    var grpcPort: Int = 8081
+
+    @Option(help: "Port for /metrics, /healthz and /readyz.")
+    var metricsPort: Int = 9090
+
+    @Option(help: "Largest upload in bytes as received.")
+    var maxUploadBytes: Int64 = 16 << 30
+
+    @Option(help: "Parallel transform workers (default: the processor count).")
+    var workers: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = ProcessInfo.processInfo.environment["CAPSTAN_LOG_LEVEL"] ?? "info"
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
+        let logger = Logger(label: "capstan.ingest")
+        let registry = Telemetry.bootstrap()
+        let viewPaths = views.isEmpty ? (env["CAPSTAN_VIEWS"]?.split(separator: ",").map(String.init) ?? ["/etc/capstan/views"]) : views
+        guard let postgres = postgresURL ?? env["CAPSTAN_POSTGRES_URL"] else { throw ValidationError("set --postgres-url or CAPSTAN_POSTGRES_URL") }
+        var configuration = IngestConfiguration()
+        configuration.maxUploadBytes = maxUploadBytes
+        configuration.maxDecompressedBytes = max(configuration.maxDecompressedBytes, maxUploadBytes)
+        if let workers { configuration.workers = max(1, workers) }
+        // The token comes from the environment only, so it never shows in a process listing.
+        configuration.bearerToken = env["CAPSTAN_INGEST_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if configuration.bearerToken == nil { logger.warning("CAPSTAN_INGEST_TOKEN is not set: uploads are not authenticated") }
+
+        let loaded = try FeatureViewLoader.load(paths: viewPaths)
+        let pgPool = PostgresPool(config: try PostgresConfig(url: postgres), size: 8, logger: logger)
+        let redisPool = try (redisURL ?? env["CAPSTAN_REDIS_URL"]).map { RedisPool(config: try RedisConfig(url: $0), size: 4, logger: logger) }
+        let readiness = Readiness(initiallyPending: [:])
+        let ingestor = try await Ingestor.start(views: loaded, postgres: pgPool, redis: redisPool, configuration: configuration, logger: logger)
+        guard !ingestor.viewNames.isEmpty else { throw ValidationError("no loaded FeatureView sets spec.source.uploads: true") }
+        logger.info("capstan-ingest listening", metadata: [
+            "http.port": "\(port)", "grpc.port": "\(grpcPort)", "ingest.views": "\(ingestor.viewNames.joined(separator: ","))",
+        ])
+        var services: [any Service] = [
+            IngestServers.http(ingestor: ingestor, host: host, port: port, logger: logger),
+            OpsServer.application(host: host, port: metricsPort, registry: registry, readiness: readiness, logger: logger),
+        ]
+        if grpcPort > 0 { services.append(IngestGRPCServer.service(ingestor: ingestor, host: host, port: grpcPort, logger: logger)) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await pgPool.close()
+        if let redisPool { await redisPool.close() }
+    }
+}
