@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "capstan-feature-worker", targets: ["capstan-feature-worker"]),
         .executable(name: "capstan-bench", targets: ["capstan-bench"]),
         .executable(name: "capstan-tree-bench", targets: ["capstan-tree-bench"]),
+        .executable(name: "capstan-pit-bench", targets: ["capstan-pit-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -88,7 +89,7 @@ let package = Package(
         .target(
             name: "CapstanStore",
             dependencies: [
-                "CapstanCore", "CapstanFeatures", "CapstanRedis", "CapstanPostgres",
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanRedis", "CapstanPostgres",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -162,6 +163,44 @@ let package = Package(
         .executableTarget(
             name: "capstan-tree-bench",
             dependencies: ["CapstanCore", "CapstanModels", "CapstanGenerator", "CXGBoost"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Offline: point-in-time training sets, backfills, lineage
+        .target(
+            name: "CapstanOffline",
+            dependencies: [
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanStore", "CapstanPostgres", "CapstanRedis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CapstanOfflineHTTP",
+            dependencies: [
+                "CapstanCore", "CapstanOffline", "CapstanPostgres", "CapstanRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "capstan-pit-bench",
+            dependencies: [
+                "CapstanCore", "CapstanOffline", "CapstanEmbedded", "CapstanPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanOfflineTests",
+            dependencies: [
+                "CapstanOffline", "CapstanOfflineHTTP", "CapstanStore", "CapstanFeatures", "CapstanAPI", "CapstanEmbedded",
+                "CapstanPostgres", "CapstanRedis", "CapstanCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
 

@@ -90,6 +90,7 @@ public enum OfflineSchema {
                 JOIN capstan_feature_definitions d ON d.view = r.view AND d.version = r.definition_version
                 CROSS JOIN LATERAL unnest(d.string_features, r.txt) AS t(feature, text_value)
                 WHERE t.feature IS NOT NULL;
-                """)
+                """),
+        runsAndLineage,
     ]
 }
