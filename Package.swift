@@ -146,6 +146,7 @@ let package = Package(
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
                 "CapstanRedis", "CapstanPostgres", "CapstanKafka",
+                "CapstanOffline", "CapstanFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -178,7 +179,7 @@ let package = Package(
         .target(
             name: "CapstanOfflineHTTP",
             dependencies: [
-                "CapstanCore", "CapstanOffline", "CapstanPostgres", "CapstanRedis",
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanOffline", "CapstanPostgres", "CapstanRedis",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -6,5 +6,6 @@ struct Capstan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capstan",
         abstract: "Capstan: feature store, model serving, drift monitoring and batch pipelines for your own models.",
-        subcommands: [Demo.self, Generate.self])
+        subcommands: [Demo.self, Generate.self,
+                      TrainingSetCommand.self, BackfillCommand.self, LineageCommand.self])
 }
