@@ -13,8 +13,7 @@ import Logging
 /// (and Redis key prefix through its own view names).
 actor OfflineTestStack {
     static let shared = OfflineTestStack()
-    private var postgres: EmbeddedPostgres?
-    private var redis: EmbeddedRedis?
+    private var starting: Task<(EmbeddedPostgres, EmbeddedRedis), any Error>?
     private var databases = 0
     let logger: Logger = {
         var l = Logger(label: "capstan.offline.test")
@@ -22,14 +21,18 @@ actor OfflineTestStack {
         return l
     }()
 
+    /// Starts the servers once; concurrent callers (suites run in parallel) share the start.
     func servers() async throws -> (EmbeddedPostgres, EmbeddedRedis) {
-        if let postgres, let redis { return (postgres, redis) }
-        let dir = NSTemporaryDirectory() + "capstan-offline-tests-\(getpid())"
-        let r = try await EmbeddedRedis.start(directory: dir + "/redis", logger: logger)
-        let p = try await EmbeddedPostgres.start(directory: dir + "/postgres", logger: logger)
-        postgres = p
-        redis = r
-        return (p, r)
+        if let starting { return try await starting.value }
+        let logger = self.logger
+        let task = Task {
+            let dir = NSTemporaryDirectory() + "capstan-offline-tests-\(getpid())"
+            let r = try await EmbeddedRedis.start(directory: dir + "/redis", logger: logger)
+            let p = try await EmbeddedPostgres.start(directory: dir + "/postgres", logger: logger)
+            return (p, r)
+        }
+        starting = task
+        return try await task.value
     }
 
     /// A fresh, migrated database; returns a pool on it.
