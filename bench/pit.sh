@@ -9,9 +9,13 @@ LABELS="${BENCH_LABELS:-1000000}"
 ENTITIES="${BENCH_ENTITIES:-100000}"
 DIR="${BENCH_DIR:-.capstan/pit-bench}"
 swift build -c release --product capstan-pit-bench >/dev/null
-ours=$(.build/release/capstan-pit-bench --rows "$ROWS" --labels "$LABELS" --entities "$ENTITIES" \
-  --parallelism "${BENCH_PARALLELISM:-2}" --directory "$DIR" | tee /dev/stderr | grep '^OURS ')
-theirs=$(python3 bench/pit_duckdb.py "$ROWS" "$ENTITIES" 1790000000000 "$DIR/labels.csv" "$DIR/duckdb.csv" | tee /dev/stderr | grep '^DUCKDB ')
+out=$(.build/release/capstan-pit-bench --rows "$ROWS" --labels "$LABELS" --entities "$ENTITIES" \
+  --parallelism "${BENCH_PARALLELISM:-2}" --directory "$DIR")
+echo "$out"
+ours=$(grep '^OURS ' <<<"$out")
+out=$(python3 bench/pit_duckdb.py "$ROWS" "$ENTITIES" 1790000000000 "$DIR/labels.csv" "$DIR/duckdb.csv")
+echo "$out"
+theirs=$(grep '^DUCKDB ' <<<"$out")
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
 ours_s=$(field "$ours" seconds); duck_s=$(field "$theirs" seconds)
 if ! python3 -c "import math,sys; sys.exit(0 if math.isclose($(field "$ours" checksum), $(field "$theirs" checksum), rel_tol=1e-9) and $(field "$ours" nulls) == $(field "$theirs" nulls) else 1)"; then
