@@ -29,6 +29,7 @@ let package = Package(
         .executable(name: "capstan-gateway-bench", targets: ["capstan-gateway-bench"]),
         .executable(name: "capstan-ingest", targets: ["capstan-ingest"]),
         .executable(name: "capstan-upload-bench", targets: ["capstan-upload-bench"]),
+        .executable(name: "capstan-pit-bench", targets: ["capstan-pit-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -96,7 +97,7 @@ let package = Package(
         .target(
             name: "CapstanStore",
             dependencies: [
-                "CapstanCore", "CapstanFeatures", "CapstanRedis", "CapstanPostgres",
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanRedis", "CapstanPostgres",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -205,6 +206,7 @@ let package = Package(
                 "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
                 "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels", "CapstanIngest",
                 "CapstanOperator", "CapstanKube", "CapstanKubeServer",  // operator demo
+                "CapstanOffline", "CapstanFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -349,7 +351,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-ingest",
             dependencies: [
-                "CapstanCore", "CapstanIngest", "CapstanTelemetry", "CapstanFeatureWorker", "CapstanPostgres", "CapstanRedis",
+                "CapstanCore", "CapstanIngest", "CapstanTelemetry", "CapstanFeatureWorker", "CapstanPostgres", "CapstanRedis", "CapstanOfflineHTTP",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -375,6 +377,44 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Offline: point-in-time training sets, backfills, lineage
+        .target(
+            name: "CapstanOffline",
+            dependencies: [
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanStore", "CapstanPostgres", "CapstanRedis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CapstanOfflineHTTP",
+            dependencies: [
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanOffline", "CapstanPostgres", "CapstanRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "capstan-pit-bench",
+            dependencies: [
+                "CapstanCore", "CapstanOffline", "CapstanEmbedded", "CapstanPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanOfflineTests",
+            dependencies: [
+                "CapstanOffline", "CapstanOfflineHTTP", "CapstanStore", "CapstanFeatures", "CapstanAPI", "CapstanEmbedded",
+                "CapstanPostgres", "CapstanRedis", "CapstanCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

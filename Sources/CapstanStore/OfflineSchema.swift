@@ -140,5 +140,6 @@ public enum OfflineSchema {
                 CREATE INDEX capstan_upload_segments_upload ON capstan_upload_segments (upload_id, first_line);
                 CREATE INDEX capstan_upload_segments_view ON capstan_upload_segments (view, min_event_ts);
                 """),
+        runsAndLineage,
     ]
 }

@@ -45,6 +45,7 @@ public final class OfflineStore: Sendable {
                         """,
                         [.text(view.name), .text(view.definitionHash), .text(spec), .text(Self.textArrayLiteral(numeric)), .text(Self.textArrayLiteral(text))])
                     guard let v = try inserted.first?.int64(at: 0) else { throw CapstanError(.internal, "registering \(view.name) returned no version") }
+                    try LineageEdge.record(try LineageEdge.derive(view: view.name, spec: view.spec), view: view.name, version: Int32(v), on: conn)
                     return Int32(v)
                 }
             }

@@ -6,5 +6,7 @@ struct Capstan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capstan",
         abstract: "Capstan: feature store, model serving, drift monitoring and batch pipelines for your own models.",
-        subcommands: [Demo.self, Generate.self, Upload.self, OperatorDemoCommand.self])
+        subcommands: [Demo.self, Generate.self, Upload.self,
+                      TrainingSetCommand.self, BackfillCommand.self, LineageCommand.self,
+                      OperatorDemoCommand.self])
 }

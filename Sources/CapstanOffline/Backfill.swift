@@ -1,0 +1,334 @@
+import CapstanAPI
+import CapstanCore
+import CapstanFeatures
+import CapstanPostgres
+import CapstanRedis
+import CapstanStore
+import Foundation
+import Logging
+
+/// What to backfill.
+public struct BackfillRequest: Sendable {
+    public var view: String
+    /// Rows are recomputed for events with `from <= event time < to` (epoch ms).
+    public var fromMillis: Int64
+    public var toMillis: Int64
+    /// A changed definition to register first (it becomes the next version); nil uses the
+    /// latest registered version (e.g. the one a restarted worker registered).
+    public var definition: FeatureView?
+    /// Start a new run even when a finished run with the same inputs exists (rows already
+    /// written are not written again either way).
+    public var force: Bool
+
+    public init(view: String, fromMillis: Int64, toMillis: Int64, definition: FeatureView? = nil, force: Bool = false) {
+        self.view = view
+        self.fromMillis = fromMillis
+        self.toMillis = toMillis
+        self.definition = definition
+        self.force = force
+    }
+}
+
+/// Recomputes a FeatureView over a time range from the raw event log, with the worker's own
+/// engine (`PlanCompiler` + `PartitionProcessor`, events of each source partition in offset
+/// order, every event from the start of the log so window state is exact), under a definition
+/// version of its own.
+///
+/// - Progress and resumption: work is cut into chunks of `chunkEvents` raw events per
+///   partition. Each chunk's rows, its checkpoint (next offset, counts) and the run's counters
+///   commit in one transaction, so after a crash `run` resumes at the last checkpoint and the
+///   result equals an uninterrupted run.
+/// - Idempotence: a run is identified by (view, version, from, to); starting it again resumes
+///   it, or returns it when finished. Rows are inserted only where no row of the same view,
+///   version and source position exists, so even a forced re-run adds nothing.
+/// - Online: per chunk, each entity's newest recomputed values go to Redis only where they
+///   differ from what Redis holds and are not older than its `_ts` (the same conditional script
+///   the worker uses), before the chunk commits (a replay after a crash rewrites the same values).
+public struct BackfillRunner: Sendable {
+    public let pool: PostgresPool
+    public let redis: RedisPool?
+    public let logger: Logger
+    public var chunkEvents: Int
+    /// Called inside each chunk's transaction, before it commits, with the chunk's number
+    /// (1-based, per run invocation). Tests throw from it to simulate a crash mid-run.
+    public var beforeChunkCommit: (@Sendable (Int) throws -> Void)?
+
+    public init(pool: PostgresPool, redis: RedisPool?, chunkEvents: Int = 20_000, logger: Logger) {
+        self.pool = pool
+        self.redis = redis
+        self.chunkEvents = max(1, chunkEvents)
+        self.logger = logger
+    }
+
+    /// Finds or creates the run for `request` and returns its id (does not process anything).
+    public func start(_ request: BackfillRequest) async throws -> Int64 {
+        guard request.fromMillis < request.toMillis else {
+            throw CapstanError(.invalidArgument, "backfill range is empty: from \(EpochMillis.format(request.fromMillis)) is not before to \(EpochMillis.format(request.toMillis))")
+        }
+        let version: Int32
+        if let definition = request.definition {
+            guard definition.name == request.view else {
+                throw CapstanError(.invalidArgument, "the definition given is FeatureView \(definition.name), not \(request.view)")
+            }
+            let deps = try await dependencies(of: definition)
+            let plan = try PlanCompiler.compile(deps + [definition])
+            let versions = try await OfflineStore(pool: pool, logger: logger).register(plan)
+            version = versions[plan.viewIndex(named: request.view)!]
+        } else {
+            version = try await FeatureRegistry(pool: pool).definition(of: request.view).version
+        }
+        let key = BackfillLedger.key(view: request.view, version: version, from: request.fromMillis, to: request.toMillis)
+        return try await pool.withConnection { connection in
+            if let existing = try await BackfillLedger.find(key: key, connection: connection), !(request.force && existing.status == "succeeded") {
+                return existing.id
+            }
+            let definition = try await FeatureRegistry(pool: pool).definition(of: request.view, version: version)
+            let total = try await Self.sources(definition, connection: connection).reduce(Int64(0)) { sum, source in
+                sum + source.partitions.reduce(0) { $0 + $1.last - $1.first + 1 }
+            }
+            return try await BackfillLedger.create(
+                view: request.view, version: version, from: request.fromMillis, to: request.toMillis, eventsTotal: total, connection: connection)
+        }
+    }
+
+    /// The run's progress.
+    public func progress(_ runID: Int64) async throws -> BackfillProgress {
+        try await pool.withConnection { try await BackfillLedger.progress(runID, connection: $0) }
+    }
+
+    /// Processes (or resumes) run `runID` to the end. One process at a time works on a run
+    /// (a session advisory lock, released when the process dies); a second gets `.conflict`.
+    @discardableResult
+    public func run(_ runID: Int64) async throws -> BackfillProgress {
+        let lock = try await PostgresConnection.connect(pool.config, logger: logger)
+        defer { Task { await lock.close() } }
+        let locked = try await lock.query("SELECT pg_try_advisory_lock(hashtext('capstan_backfill'), $1::int)", [.int64(runID)])
+        guard locked.first?.string(at: 0) == "t" else {
+            throw CapstanError(.conflict, "backfill run \(runID) is being processed by another process")
+        }
+        let progress = try await self.progress(runID)
+        if progress.status == "succeeded" { return progress }
+        try await pool.withConnection { try await BackfillLedger.finish(runID, status: "running", error: nil, connection: $0) }
+        do {
+            try await process(progress)
+        } catch {
+            let message = (error as? CapstanError)?.message ?? "\(error)"
+            try? await pool.withConnection { try await BackfillLedger.finish(runID, status: "failed", error: message, connection: $0) }
+            throw error
+        }
+        try await pool.withConnection { try await BackfillLedger.finish(runID, status: "succeeded", error: nil, connection: $0) }
+        let done = try await self.progress(runID)
+        logger.info("backfill finished", metadata: [
+            "feature.view": "\(done.view)", "feature.definition_version": "\(done.definitionVersion)", "backfill.run": "\(runID)",
+            "backfill.rows": "\(done.rowsWritten)", "backfill.online_updated": "\(done.onlineUpdated)",
+        ])
+        return done
+    }
+
+    /// The views `view` depends on (transitively), at their latest registered versions.
+    func dependencies(of view: FeatureView) async throws -> [FeatureView] {
+        var out: [FeatureView] = []
+        var pending = view.spec.dependsOn ?? []
+        let registry = FeatureRegistry(pool: pool)
+        while let name = pending.popLast() {
+            guard !out.contains(where: { $0.name == name }), name != view.name else { continue }
+            let dep = try await registry.definition(of: name).featureView()
+            out.append(dep)
+            pending += dep.spec.dependsOn ?? []
+        }
+        return out
+    }
+
+    struct Source {
+        var name: String
+        var partitions: [(partition: Int32, first: Int64, last: Int64)]
+    }
+
+    /// The raw-log sources of a definition and their partitions' offset ranges.
+    static func sources(_ definition: FeatureDefinition, connection: PostgresConnection) async throws -> [Source] {
+        guard let topic = try definition.spec().source.kafka?.topic else { return [] }
+        let name = "kafka:\(topic)"
+        let rows = try await connection.query(
+            "SELECT partition, min(first_offset), max(last_offset) FROM capstan_raw_segments WHERE source = $1 GROUP BY partition ORDER BY partition",
+            [.text(name)])
+        return [Source(name: name, partitions: try rows.map { (Int32(try $0.int64(at: 0) ?? 0), try $0.int64(at: 1) ?? 0, try $0.int64(at: 2) ?? 0) })]
+    }
+
+    private func process(_ run: BackfillProgress) async throws {
+        let registry = FeatureRegistry(pool: pool)
+        let definition = try await registry.definition(of: run.view, version: run.definitionVersion)
+        let target = try definition.featureView()
+        let plan = try PlanCompiler.compile(try await dependencies(of: target) + [target])
+        let v = plan.viewIndex(named: run.view)!
+        let sources = try await pool.withConnection { try await Self.sources(definition, connection: $0) }
+        guard !sources.isEmpty else {
+            throw CapstanError(.invalidSpec, "FeatureView \(run.view) version \(run.definitionVersion) has no Kafka source; backfills replay the raw event log of source.kafka.topic")
+        }
+        let store = OfflineStore(pool: pool, logger: logger)
+        var chunkNumber = 0
+        for source in sources {
+            let checkpoints = try await pool.withConnection { try await BackfillLedger.checkpoints(run.runID, source: source.name, connection: $0) }
+            for part in source.partitions {
+                var checkpoint = checkpoints[part.partition] ?? .init(nextOffset: part.first, eventsDone: 0, rowsWritten: 0, onlineUpdated: 0, done: false)
+                if checkpoint.done { continue }
+                let processor = PartitionProcessor(plan: plan)
+                // Window state up to the checkpoint: replay without emitting (deterministic).
+                if checkpoint.nextOffset > part.first {
+                    var scratch: [FeatureRow] = []
+                    try await store.rawEvents(source: source.name, partition: part.partition, from: part.first, to: checkpoint.nextOffset) { page in
+                        for event in page {
+                            _ = event.payload.withUnsafeBytes { processor.process($0, rows: &scratch) }
+                            scratch.removeAll(keepingCapacity: true)
+                        }
+                    }
+                }
+                while checkpoint.nextOffset <= part.last {
+                    let end = min(part.last + 1, checkpoint.nextOffset + Int64(chunkEvents))
+                    var chunk = Chunk(view: plan.views[v], version: run.definitionVersion, source: source.name, partition: part.partition)
+                    var scratch: [FeatureRow] = []
+                    try await store.rawEvents(source: source.name, partition: part.partition, from: checkpoint.nextOffset, to: end) { page in
+                        for event in page {
+                            _ = event.payload.withUnsafeBytes { processor.process($0, rows: &scratch) }
+                            chunk.events += 1
+                            for row in scratch where row.view == v && row.eventTimeMillis >= run.fromMillis && row.eventTimeMillis < run.toMillis {
+                                chunk.add(row, offset: event.offset)
+                            }
+                            scratch.removeAll(keepingCapacity: true)
+                        }
+                    }
+                    chunkNumber += 1
+                    let online = try await writeOnline(chunk)
+                    checkpoint.nextOffset = end
+                    checkpoint.eventsDone += Int64(chunk.events)
+                    checkpoint.onlineUpdated += Int64(online)
+                    checkpoint.done = end > part.last
+                    checkpoint.rowsWritten += try await commit(chunk, run: run.runID, checkpoint: checkpoint, number: chunkNumber)
+                }
+                if !checkpoint.done {
+                    // An empty partition range: record it as done.
+                    checkpoint.done = true
+                    let saved = checkpoint
+                    try await pool.withConnection { connection in
+                        try await connection.transaction { try BackfillLedger.saveCheckpoint(run.runID, source: source.name, partition: part.partition, saved, connection: $0) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rows of one chunk, and each entity's newest values for the online store.
+    struct Chunk {
+        let view: FeaturePlan.ViewPlan
+        let version: Int32
+        let source: String
+        let partition: Int32
+        var writer = PostgresCopyBinaryWriter()
+        var events = 0
+        var minMillis = Int64.max
+        var maxMillis = Int64.min
+        var newest: [String: (ts: Int64, values: [FeatureValue])] = [:]
+        let created = EpochMillis.now()
+
+        init(view: FeaturePlan.ViewPlan, version: Int32, source: String, partition: Int32) {
+            self.view = view
+            self.version = version
+            self.source = source
+            self.partition = partition
+        }
+
+        mutating func add(_ row: FeatureRow, offset: Int64) {
+            minMillis = min(minMillis, row.eventTimeMillis)
+            maxMillis = max(maxMillis, row.eventTimeMillis)
+            if view.offlineEnabled {
+                // The worker's offline row layout (BatchAssembler): numbers and booleans in
+                // `numericFeatures` order, strings in `stringFeatures` order.
+                writer.beginRow(fieldCount: 10)
+                writer.appendText(view.name)
+                writer.appendText(row.entity)
+                writer.appendTimestamp(epochMillis: row.eventTimeMillis)
+                writer.appendTimestamp(epochMillis: created)
+                writer.appendInt32(version)
+                writer.appendText(source)
+                writer.appendInt32(partition)
+                writer.appendInt64(offset)
+                writer.appendFloat64Array(view.numericFeatures.map { Self.number(row.values[$0]) })
+                writer.appendTextArray(view.stringFeatures.map { row.values[$0].string })
+            }
+            if view.onlineEnabled, (newest[row.entity]?.ts ?? .min) <= row.eventTimeMillis {
+                newest[row.entity] = (row.eventTimeMillis, row.values)
+            }
+        }
+
+        static func number(_ value: FeatureValue) -> Double? {
+            switch value {
+            case .number(let x): x
+            case .bool(let b): b ? 1 : 0
+            case .null, .string: nil
+            }
+        }
+    }
+
+    /// Writes a chunk's rows that are not stored yet, its checkpoint and the run's counters in
+    /// one transaction; returns the rows inserted.
+    private func commit(_ chunk: Chunk, run: Int64, checkpoint: BackfillLedger.Checkpoint, number: Int) async throws -> Int64 {
+        var chunk = chunk
+        let payload = chunk.writer.rowCount > 0 ? chunk.writer.finish() : nil
+        let (lo, hi) = (chunk.minMillis, chunk.maxMillis)
+        let (view, version, source, partition) = (chunk.view.name, chunk.version, chunk.source, chunk.partition)
+        let hook = beforeChunkCommit
+        return try await pool.withConnection { connection in
+            try await connection.transaction { conn in
+                var inserted: Int64 = 0
+                if let payload {
+                    try conn.execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS capstan_backfill_stage (LIKE capstan_feature_rows) ON COMMIT DELETE ROWS")
+                    _ = try conn.copyIn(
+                        "COPY capstan_backfill_stage (view, entity, event_ts, created_ts, definition_version, source, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)",
+                        data: payload)
+                    // Skip rows already stored for this view, version and source position (an
+                    // earlier run, or the worker under the same version). The event-time bounds let
+                    // PostgreSQL use the BRIN index instead of scanning the whole table.
+                    let result = try conn.query(
+                        """
+                        INSERT INTO capstan_feature_rows
+                        SELECT s.* FROM capstan_backfill_stage s
+                        WHERE NOT EXISTS (
+                            SELECT 1 FROM capstan_feature_rows r
+                            WHERE r.event_ts BETWEEN $1 AND $2 AND r.view = $3 AND r.definition_version = $4::int
+                              AND r.source = $5 AND r.source_partition = $6::int AND r.source_offset = s.source_offset
+                              AND r.event_ts = s.event_ts)
+                        """,
+                        [.timestamp(epochMillis: lo), .timestamp(epochMillis: hi), .text(view), .int64(Int64(version)), .text(source), .int64(Int64(partition))])
+                    inserted = result.affectedRows ?? 0
+                }
+                var saved = checkpoint
+                saved.rowsWritten += inserted
+                try BackfillLedger.saveCheckpoint(run, source: source, partition: partition, saved, connection: conn)
+                try hook?(number)
+                return inserted
+            }
+        }
+    }
+
+    /// Sends each entity's newest recomputed values to Redis where they differ from what Redis
+    /// holds and are not older than it. Returns how many hashes changed.
+    private func writeOnline(_ chunk: Chunk) async throws -> Int {
+        guard let redis, chunk.view.onlineEnabled, !chunk.newest.isEmpty else { return 0 }
+        let names = chunk.view.features.map(\.name)
+        let entities = Array(chunk.newest.keys)
+        let online = OnlineStore(pool: redis, logger: logger)
+        let current = try await online.read(entities.map { (view: chunk.view.name, entity: $0, features: names) })
+        var updates: [OnlineUpdate] = []
+        for (entity, held) in zip(entities, current) {
+            let newest = chunk.newest[entity]!
+            let texts = newest.values.map(OnlineLayout.text)
+            if let ts = held[OnlineLayout.timestampField].flatMap({ Int64($0) }) {
+                if ts > newest.ts { continue }  // Redis holds something fresher
+                if zip(names, texts).allSatisfy({ held[$0.0] == $0.1 }) { continue }  // unchanged
+            }
+            updates.append(OnlineUpdate(entity: entity, eventTimeMillis: newest.ts, values: texts))
+        }
+        guard !updates.isEmpty else { return 0 }
+        return try await online.write(view: chunk.view.name, features: names, ttlMillis: chunk.view.onlineTTLMillis, updates: updates)
+    }
+}
