@@ -470,7 +470,8 @@ let package = Package(
             name: "CapstanGatewayTests",
             dependencies: [
                 "CapstanGateway", "CapstanEmbedded", "CapstanRedis", "CapstanKafka", "CapstanCore", "CapstanServing",
-                "CapstanModels",
+                "CapstanModels", "CapstanOperator", "CapstanAPI",  // the operator → gateway contract test
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import CapstanCore
 import CapstanFeatureWorker
 import CapstanIngest
+import CapstanOfflineHTTP
 import CapstanPostgres
 import CapstanRedis
 import CapstanTelemetry
@@ -10,7 +11,7 @@ import Logging
 import ServiceLifecycle
 
 /// `capstan-ingest`: the batch ingestion gateway (REST and gRPC uploads of CSV/JSONL files into
-/// FeatureViews). URLs may carry credentials and the token is a secret: neither is logged.
+/// FeatureViews) and the offline API (`/v1/training-sets`, `/v1/backfills`, `/v1/lineage`). URLs may carry credentials and the token is a secret: neither is logged.
 @main
 struct IngestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -72,7 +73,13 @@ struct IngestCommand: AsyncParsableCommand {
             "http.port": "\(port)", "grpc.port": "\(grpcPort)", "ingest.views": "\(ingestor.viewNames.joined(separator: ","))",
         ])
         var services: [any Service] = [
-            IngestServers.http(ingestor: ingestor, host: host, port: port, logger: logger),
+            IngestServers.http(ingestor: ingestor, host: host, port: port, logger: logger) { router in
+                // The offline API (point-in-time training sets, backfills, lineage) shares the
+                // listener and the token.
+                OfflineRoutes.add(
+                    to: router, pool: pgPool, redis: redisPool,
+                    configuration: OfflineRoutesConfiguration(bearerToken: configuration.bearerToken), logger: logger)
+            },
             OpsServer.application(host: host, port: metricsPort, registry: registry, readiness: readiness, logger: logger),
         ]
         if grpcPort > 0 { services.append(IngestGRPCServer.service(ingestor: ingestor, host: host, port: grpcPort, logger: logger)) }

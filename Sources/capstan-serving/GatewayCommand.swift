@@ -17,7 +17,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Gateway configuration (YAML), e.g. examples/churn/gateway.yaml.")
     var config: String
 
-    @Option(help: "Redis URL of the online store (overrides the configuration's 'redis').")
+    @Option(help: "Redis URL of the online store (overrides the configuration's 'redis'; default: the configuration's, else $CAPSTAN_REDIS_URL).")
     var redis: String?
 
     @Option(help: "Kafka bootstrap servers for the prediction log (default: $KAFKA_BROKERS; none = not logged).")
@@ -41,7 +41,9 @@ struct GatewayCommand: AsyncParsableCommand {
         let configuration = try GatewayConfiguration.load(path: config)
         let registry = Telemetry.bootstrap()
         let service = try GatewayService(
-            configuration: configuration, redisURL: redis, kafka: kafkaBrokers.map { KafkaConfig(bootstrapServers: $0) },
+            configuration: configuration,
+            // The operator passes the URL (it may hold a password) through the environment.
+            redisURL: redis ?? configuration.redisURL ?? ProcessInfo.processInfo.environment["CAPSTAN_REDIS_URL"], kafka: kafkaBrokers.map { KafkaConfig(bootstrapServers: $0) },
             host: host, httpPort: httpPort, grpcPort: grpcPort == 0 ? nil : grpcPort, registry: registry, logger: logger)
         if kafkaBrokers == nil {
             logger.warning("no Kafka brokers (--kafka-brokers or KAFKA_BROKERS): predictions are not logged")
