@@ -1,3 +1,5 @@
+import CapstanCore
+
 /// The body of `POST /v1/models/{model}:predict`:
 /// `{"entity": "101"}` or `{"entities": ["101", "102"]}`, optionally with `"version"` and
 /// `"request_id"`. Entity ids may be JSON strings or integers (`101` reads as `"101"`).
@@ -131,53 +133,11 @@ struct JSONReader {
             switch byte {
             case UInt8(ascii: "\""): return String(decoding: out, as: UTF8.self)
             case UInt8(ascii: "\\"):
-                guard position < bytes.count else { throw failure("unterminated string") }
-                let escape = bytes[position]
-                position += 1
-                switch escape {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800..<0xDC00).contains(scalar) {
-                        guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
-                            throw failure("unpaired surrogate in a string")
-                        }
-                        position += 2
-                        let low = try hex4()
-                        guard (0xDC00..<0xE000).contains(low) else { throw failure("invalid surrogate pair in a string") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    guard let unicode = Unicode.Scalar(scalar) else { throw failure("invalid \\u escape") }
-                    out.append(contentsOf: Array(String(Character(unicode)).utf8))
-                default: throw failure("invalid escape '\\\(Character(Unicode.Scalar(escape)))'")
-                }
+                if let problem = JSONEscapes.decode(bytes, at: &position, into: &out) { throw failure(problem) }
             case 0..<0x20: throw failure("control character in a string")
             default: out.append(byte)
             }
         }
         throw failure("unterminated string")
-    }
-
-    private mutating func hex4() throws(Failure) -> UInt32 {
-        guard position + 4 <= bytes.count else { throw failure("short \\u escape") }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[position]
-            position += 1
-            let digit: UInt32
-            switch byte {
-            case 48...57: digit = UInt32(byte - 48)
-            case 65...70: digit = UInt32(byte - 55)
-            case 97...102: digit = UInt32(byte - 87)
-            default: throw failure("invalid hex digit in a \\u escape")
-            }
-            value = value << 4 | digit
-        }
-        return value
     }
 }

@@ -101,53 +101,9 @@ struct JSONCursor {
                 continue
             }
             index += 1
-            switch peek() {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = try hex4()
-                if (0xD800..<0xDC00).contains(scalar) {
-                    guard peek(at: 1) == UInt8(ascii: "\\"), peek(at: 2) == UInt8(ascii: "u") else {
-                        throw error("unpaired surrogate in \\u escape")
-                    }
-                    index += 2
-                    let low = try hex4()
-                    guard (0xDC00..<0xE000).contains(low) else { throw error("invalid low surrogate") }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                }
-                guard let u = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
-                out.append(contentsOf: Array(String(Character(u)).utf8))
-            default: throw error("invalid escape")
-            }
-            index += 1
+            if let problem = JSONEscapes.decode(bytes, at: &index, into: &out) { throw error(problem) }
         }
         throw error("unterminated string")
-    }
-
-    private func peek(at offset: Int) -> UInt8 { index + offset < bytes.count ? bytes[index + offset] : 0 }
-
-    /// Reads the 4 hex digits after `\u`; leaves `index` on the last digit.
-    private mutating func hex4() throws(CapstanError) -> UInt32 {
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            index += 1
-            let b = peek()
-            let digit: UInt32
-            switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(b - 48)
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(b - 87)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(b - 55)
-            default: throw error("invalid hex digit in \\u escape")
-            }
-            value = value << 4 | digit
-        }
-        return value
     }
 
     private static let exactPowers: [Double] = (0...22).map { p in
