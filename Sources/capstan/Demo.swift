@@ -99,6 +99,7 @@ struct Demo: AsyncParsableCommand {
 
         try await printOnline(stack: stack, views: loaded, logger: logger)
         try await printOffline(stack: stack, logger: logger)
+        try await printTrainingSet(stack: stack, logger: logger)
         let dlqTopic = loaded.first?.spec.source.kafka.map { $0.deadLetterTopic ?? "\($0.topic).dlq" } ?? "\(topic).dlq"
         try await printDeadLetters(stack: stack, topic: dlqTopic, counted: stats.deadLettered, logger: logger)
         try await serveChurnModel(stack: stack, logger: logger)
@@ -167,7 +168,10 @@ struct Demo: AsyncParsableCommand {
                 count += 1
                 if let reason = message.headers.first(where: { $0.0 == "capstan.reason" }) {
                     let text = String(decoding: reason.1, as: UTF8.self)
-                    let kind = text.split(separator: ":").prefix(2).joined(separator: ":")
+                    // The reason names every view that rejected the event ("view a: ...; view b: ...")
+                    // and values; group by the first view's reason without byte positions or values.
+                    let first = (text.components(separatedBy: "; view ").first ?? text).components(separatedBy: #": ""#).first ?? text
+                    let kind = first.replacingOccurrences(of: #" at byte \d+"#, with: "", options: .regularExpression)
                     reasons[kind, default: 0] += 1
                 }
             }

@@ -56,10 +56,12 @@ enum OperatorDemo {
             try await Task.sleep(for: .milliseconds(100))
         }
         for (resource, name) in applied { try printResource(server: server, resource: resource, name: name) }
-        Console.line("look with kubectl while this runs:  kubectl --kubeconfig \(kubeconfig) get capstan")
         if hold {
+            Console.line("look with kubectl while this runs:  kubectl --kubeconfig \(kubeconfig) get capstan")
             Console.line("holding; Ctrl-C to stop")
             while !Task.isCancelled { try await Task.sleep(for: .seconds(1)) }
+        } else {
+            Console.line("to look with kubectl, keep it running:  capstan operator-demo --hold")
         }
         operatorTask.cancel()
         _ = try? await operatorTask.value
