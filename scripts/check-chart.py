@@ -2,13 +2,17 @@
 """Lints and renders charts/capstan with the real Helm engine (helm-python-sdk embeds Helm v4),
 validates every rendered manifest and the CRDs against the Kubernetes schemas
 (kubernetes-validate, strict), checks the RBAC has no wildcards, and validates the example
-resources in examples/k8s against the generated CRDs' OpenAPI schemas (jsonschema).
+resources in examples/k8s against the generated CRDs' OpenAPI schemas (jsonschema), and checks
+deploy/Dockerfile statically (multi-stage, non-root final user, only tracked files copied, the
+products it documents exist).
 
 Exit status 0 when everything holds; otherwise prints what failed and where.
 Run by the Swift test suite "Helm chart" and usable alone: python3 scripts/check-chart.py
 """
 import json
 import pathlib
+import re
+import subprocess
 import sys
 
 import jsonschema
@@ -124,6 +128,36 @@ def check_crds_and_examples():
     print(f"CRDs valid; {count} example resource(s) valid against them")
 
 
+def check_dockerfile():
+    path = ROOT / "deploy" / "Dockerfile"
+    lines = [l.strip() for l in path.read_text().splitlines() if l.strip() and not l.strip().startswith("#")]
+    stages = [i for i, l in enumerate(lines) if l.upper().startswith("FROM ")]
+    if len(stages) < 2:
+        fail("deploy/Dockerfile: expected a multi-stage build")
+        return
+    final = lines[stages[-1]:]
+    users = [l.split(None, 1)[1] for l in final if l.upper().startswith("USER ")]
+    if not users or users[-1].split(":")[0] in ("0", "root"):
+        fail(f"deploy/Dockerfile: the final stage must switch to a non-root numeric user, got {users}")
+    listing = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    tracked = listing.stdout.split() if listing.returncode == 0 else None
+    if tracked is None:
+        print("Dockerfile: not a git checkout, COPY sources not checked")
+    for line in lines if tracked is not None else []:
+        if line.upper().startswith("COPY ") and "--from=" not in line:
+            for source in line.split()[1:-1]:
+                if not any(t == source or t.startswith(source.rstrip("/") + "/") for t in tracked):
+                    fail(f"deploy/Dockerfile: COPY {source}: not tracked by git, a fresh clone lacks it")
+    products = set(re.findall(r'\.executable\(name: "([^"]+)"', (ROOT / "Package.swift").read_text()))
+    documented = set(re.findall(r"PRODUCT=(capstan[a-z-]*)", path.read_text()))
+    for product in sorted(documented - products):
+        fail(f"deploy/Dockerfile: documents PRODUCT={product}, which Package.swift does not build")
+    for product in ("capstan-operator", "capstan-feature-worker", "capstan-serving"):
+        if product not in documented:
+            fail(f"deploy/Dockerfile: no documented build for {product}, which the chart and the operator deploy")
+    print(f"Dockerfile: {len(stages)} stages, user {users[-1] if users else '?'}, products {sorted(documented)}")
+
+
 lint()
 default_docs = render(None, "defaults")
 check_rbac(default_docs)
@@ -133,6 +167,7 @@ render({"stores": {"kafka": {"create": True, "value": "kafka:9092"},
                    "postgres": {"create": True, "value": "postgres://u:p@pg:5432/capstan"}},
         "operator": {"watchNamespace": "ml", "leaderElection": {"enabled": False}, "replicas": 1}}, "stores+single")
 check_crds_and_examples()
+check_dockerfile()
 if failures:
     print(f"{len(failures)} problem(s)")
     sys.exit(1)
