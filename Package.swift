@@ -385,7 +385,7 @@ let package = Package(
         .target(
             name: "CapstanOffline",
             dependencies: [
-                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanStore", "CapstanPostgres", "CapstanRedis",
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanStore", "CapstanPostgres", "CapstanRedis", "CapstanIngest",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -411,7 +411,7 @@ let package = Package(
             name: "CapstanOfflineTests",
             dependencies: [
                 "CapstanOffline", "CapstanOfflineHTTP", "CapstanStore", "CapstanFeatures", "CapstanAPI", "CapstanEmbedded",
-                "CapstanPostgres", "CapstanRedis", "CapstanCore",
+                "CapstanPostgres", "CapstanRedis", "CapstanCore", "CapstanIngest",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -31,13 +31,18 @@ final class RecordSplitter {
     /// Records seen so far (excluding the header and blank lines).
     private(set) var records = 0
 
-    init(format: UploadFormat, batchBytes: Int, maxRecordBytes: Int, shardCount: Int, makeRouter: @escaping ([UInt8]?) throws -> EntityRouter) {
+    /// `firstLine` and `header: false` split a stored upload segment again: its records start on
+    /// that line and carry no CSV header.
+    init(format: UploadFormat, batchBytes: Int, maxRecordBytes: Int, shardCount: Int, firstLine: Int64 = 1, header: Bool = true,
+         makeRouter: @escaping ([UInt8]?) throws -> EntityRouter) {
         self.format = format
         self.batchBytes = batchBytes
         self.maxRecordBytes = maxRecordBytes
         self.shardCount = shardCount
         self.makeRouter = makeRouter
-        headerPending = format == .csv
+        line = firstLine
+        recordLine = firstLine
+        headerPending = format == .csv && header
         batch = RawBatch(sequence: 0, bytes: [], segment: 0..<0)
         buffer.reserveCapacity(batchBytes + 64 * 1024)
         if format == .jsonl { router = try? makeRouter(nil) }

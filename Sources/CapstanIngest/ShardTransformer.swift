@@ -34,18 +34,15 @@ struct EncodedPart: Sendable {
 final class ShardTransformer {
     let shard: Int
     let target: UploadTarget
-    let processor: PartitionProcessor
-    let columns: [(field: Int, conversion: UploadTarget.Conversion)?]
+    let decoder: RecordDecoder
     let uploadID: String
     let createdMillis: Int64
     let reportLimit: Int
-    let csv: Bool
     private let numeric: [Int]
     private let strings: [Int]
     private let online: Bool
     private let viewName: String
     private let source: String
-    private var fields: [CSVField] = []
     private var rows: [FeatureRow] = []
     /// Newest values per entity of this shard (online views only).
     private(set) var newest: [String: (ts: Int64, values: [FeatureValue])] = [:]
@@ -53,10 +50,8 @@ final class ShardTransformer {
     init(shard: Int, target: UploadTarget, format: UploadFormat, columns: [(field: Int, conversion: UploadTarget.Conversion)?],
          uploadID: String, createdMillis: Int64, reportLimit: Int) {
         self.shard = shard
-        csv = format == .csv
         self.target = target
-        processor = PartitionProcessor(plan: target.plan)
-        self.columns = columns
+        decoder = RecordDecoder(target: target, format: format, columns: columns)
         self.uploadID = uploadID
         self.createdMillis = createdMillis
         self.reportLimit = reportLimit
@@ -78,13 +73,7 @@ final class ShardTransformer {
                 let start = Int(batch.starts[r]), end = Int(batch.ends[r])
                 let line = batch.lines[r]
                 rows.removeAll(keepingCapacity: true)
-                var reason: String?
-                if !csv {
-                    let rejection = processor.process(UnsafeRawBufferPointer(start: p + start, count: end - start), rows: &rows)
-                    if let rejection { reason = rejection.reason }
-                } else {
-                    reason = processCSV(p, start: start, end: end)
-                }
+                let reason = decoder.process(p, start: start, end: end, rows: &rows)
                 var accepted = false
                 for row in rows where row.view == target.index {
                     accepted = true
@@ -125,9 +114,36 @@ final class ShardTransformer {
         if part.rejectCount > 0 { part.rejects = rejects.finish() }
         return part
     }
+}
+
+/// Runs one uploaded record through the stream's engine: a JSONL line as the event it is, a CSV
+/// record with its fields typed by the view schema through the header's column mapping. Both
+/// the upload (one decoder per shard) and a backfill's replay of stored upload segments
+/// (`UploadReplay`) decode with this, so they compute the same rows from the same records.
+final class RecordDecoder {
+    let target: UploadTarget
+    let processor: PartitionProcessor
+    let columns: [(field: Int, conversion: UploadTarget.Conversion)?]
+    let csv: Bool
+    private var fields: [CSVField] = []
+
+    /// A fresh engine: window state starts empty (per shard of one upload, or per replayed upload).
+    init(target: UploadTarget, format: UploadFormat, columns: [(field: Int, conversion: UploadTarget.Conversion)?]) {
+        self.target = target
+        processor = PartitionProcessor(plan: target.plan)
+        self.columns = columns
+        csv = format == .csv
+    }
+
+    /// Processes the record `p[start..<end]`, appending the engine's rows (of every view of the
+    /// plan) to `rows`; returns the rejection reason, if any.
+    func process(_ p: UnsafePointer<UInt8>, start: Int, end: Int, rows: inout [FeatureRow]) -> String? {
+        guard csv else { return processor.process(UnsafeRawBufferPointer(start: p + start, count: end - start), rows: &rows)?.reason }
+        return processCSV(p, start: start, end: end, rows: &rows)
+    }
 
     /// Decodes a CSV record into the processor's fields (typed by the view schema) and runs it.
-    private func processCSV(_ p: UnsafePointer<UInt8>, start: Int, end: Int) -> String? {
+    private func processCSV(_ p: UnsafePointer<UInt8>, start: Int, end: Int, rows: inout [FeatureRow]) -> String? {
         if let malformed = CSV.split(p, start: start, end: end, into: &fields) { return "malformed CSV: \(malformed)" }
         guard fields.count == columns.count else {
             return "expected \(columns.count) columns as in the header, got \(fields.count)"

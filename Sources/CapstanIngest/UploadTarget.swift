@@ -40,6 +40,15 @@ public struct UploadTarget: Sendable {
         self.index = index
     }
 
+    /// A target from an already compiled plan (a backfill replaying stored uploads compiles the
+    /// view it recomputes with its dependencies). Unlike `init(name:views:)` it does not require
+    /// `spec.source.uploads`: records uploaded earlier are recomputed whatever the new definition says.
+    public init(plan: FeaturePlan, index: Int) {
+        name = plan.views[index].name
+        self.plan = plan
+        self.index = index
+    }
+
     /// How a CSV column becomes a field value.
     enum Conversion: Sendable {
         case string, number, bool

@@ -1,6 +1,7 @@
 import CapstanAPI
 import CapstanCore
 import CapstanFeatures
+import CapstanIngest
 import CapstanPostgres
 import CapstanRedis
 import CapstanStore
@@ -32,10 +33,13 @@ public struct BackfillRequest: Sendable {
 /// Recomputes a FeatureView over a time range from the raw event log, with the worker's own
 /// engine (`PlanCompiler` + `PartitionProcessor`, events of each source partition in offset
 /// order, every event from the start of the log so window state is exact), under a definition
-/// version of its own.
+/// version of its own; then the view's batch uploads from their stored records
+/// (`capstan_upload_segments`), each as its upload computed it (`UploadReplay`: the ingest
+/// gateway's decoding, window state of its own from the upload's first record, file order), with
+/// the upload's source positions (`upload:<id>`, partition 0, line).
 ///
 /// - Progress and resumption: work is cut into chunks of `chunkEvents` raw events per
-///   partition. Each chunk's rows, its checkpoint (next offset, counts) and the run's counters
+///   partition (uploaded records per upload). Each chunk's rows, its checkpoint (next offset, counts) and the run's counters
 ///   commit in one transaction, so after a crash `run` resumes at the last checkpoint and the
 ///   result equals an uninterrupted run.
 /// - Idempotence: a run is identified by (view, version, from, to); starting it again resumes
@@ -83,9 +87,11 @@ public struct BackfillRunner: Sendable {
                 return existing.id
             }
             let definition = try await FeatureRegistry(pool: pool).definition(of: request.view, version: version)
-            let total = try await Self.sources(definition, connection: connection).reduce(Int64(0)) { sum, source in
+            let events = try await Self.sources(definition, connection: connection).reduce(Int64(0)) { sum, source in
                 sum + source.partitions.reduce(0) { $0 + $1.last - $1.first + 1 }
             }
+            let records = try await Self.uploads(view: request.view, connection: connection).reduce(Int64(0)) { $0 + $1.records }
+            let total = events + records
             return try await BackfillLedger.create(
                 view: request.view, version: version, from: request.fromMillis, to: request.toMillis, eventsTotal: total, connection: connection)
         }
@@ -154,6 +160,26 @@ public struct BackfillRunner: Sendable {
         return [Source(name: name, partitions: try rows.map { (Int32(try $0.int64(at: 0) ?? 0), try $0.int64(at: 1) ?? 0, try $0.int64(at: 2) ?? 0) })]
     }
 
+    /// A committed batch upload of the view, replayed from its stored segments.
+    struct UploadSource {
+        var uploadID: String
+        var format: String
+        var header: String?
+        var records: Int64
+        var source: String { "upload:\(uploadID)" }
+    }
+
+    /// The committed uploads of `view` that stored records, oldest first.
+    static func uploads(view: String, connection: PostgresConnection) async throws -> [UploadSource] {
+        let rows = try await connection.query(
+            """
+            SELECT u.upload_id, u.format, u.header, sum(s.record_count)::bigint FROM capstan_uploads u
+            JOIN capstan_upload_segments s ON s.upload_id = u.upload_id
+            WHERE u.view = $1 GROUP BY u.upload_id ORDER BY min(u.finished_ts), u.upload_id
+            """, [.text(view)])
+        return try rows.map { UploadSource(uploadID: $0.string(at: 0) ?? "", format: $0.string(at: 1) ?? "", header: $0.string(at: 2), records: try $0.int64(at: 3) ?? 0) }
+    }
+
     private func process(_ run: BackfillProgress) async throws {
         let registry = FeatureRegistry(pool: pool)
         let definition = try await registry.definition(of: run.view, version: run.definitionVersion)
@@ -161,8 +187,9 @@ public struct BackfillRunner: Sendable {
         let plan = try PlanCompiler.compile(try await dependencies(of: target) + [target])
         let v = plan.viewIndex(named: run.view)!
         let sources = try await pool.withConnection { try await Self.sources(definition, connection: $0) }
-        guard !sources.isEmpty else {
-            throw CapstanError(.invalidSpec, "FeatureView \(run.view) version \(run.definitionVersion) has no Kafka source; backfills replay the raw event log of source.kafka.topic")
+        let uploads = try await pool.withConnection { try await Self.uploads(view: run.view, connection: $0) }
+        guard !sources.isEmpty || !uploads.isEmpty else {
+            throw CapstanError(.invalidSpec, "FeatureView \(run.view) version \(run.definitionVersion) has neither a Kafka source nor stored uploads; backfills replay the raw event log of source.kafka.topic and the records of the view's batch uploads")
         }
         let store = OfflineStore(pool: pool, logger: logger)
         var chunkNumber = 0
@@ -214,6 +241,68 @@ public struct BackfillRunner: Sendable {
                 }
             }
         }
+        for upload in uploads {
+            try await replay(upload, run: run, plan: plan, view: v, chunkNumber: &chunkNumber)
+        }
+    }
+
+    /// Recomputes one batch upload's records from its stored segments as the upload computed them
+    /// (`UploadReplay`: same decoding, window state fresh at the upload's start, records in file
+    /// order). Rows keep the upload's source positions (`upload:<id>`, partition 0, line); the
+    /// checkpoint's next offset is the next line to emit. On resume, the records before it are
+    /// replayed without emitting, so window state is exact.
+    private func replay(_ upload: UploadSource, run: BackfillProgress, plan: FeaturePlan, view v: Int, chunkNumber: inout Int) async throws {
+        let checkpoints = try await pool.withConnection { try await BackfillLedger.checkpoints(run.runID, source: upload.source, connection: $0) }
+        var checkpoint = checkpoints[0] ?? .init(nextOffset: 0, eventsDone: 0, rowsWritten: 0, onlineUpdated: 0, done: false)
+        if checkpoint.done { return }
+        let replay = try UploadReplay(target: UploadTarget(plan: plan, index: v), formatName: upload.format, header: upload.header)
+        var chunk = Chunk(view: plan.views[v], version: run.definitionVersion, source: upload.source, partition: 0)
+        var lastLine: Int64 = checkpoint.nextOffset - 1
+        var afterLine: Int64 = -1
+        while true {
+            // One segment at a time (about a megabyte of records each), in file order.
+            let rows = try await pool.withConnection { connection in
+                try await connection.query(
+                    """
+                    SELECT first_line, last_line, encode(records, 'base64') FROM capstan_upload_segments
+                    WHERE upload_id = $1 AND first_line > $2 ORDER BY first_line LIMIT 1
+                    """, [.text(upload.uploadID), .int64(afterLine)])
+            }
+            guard let row = rows.first else { break }
+            let firstLine = try row.int64(at: 0) ?? 0
+            afterLine = firstLine
+            guard let b64 = row.string(at: 2), let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else {
+                throw CapstanError(.protocolError, "unreadable records of upload \(upload.uploadID) segment at line \(firstLine)")
+            }
+            var records: [(line: Int64, rows: [FeatureRow])] = []
+            try replay.replay(segment: [UInt8](data), firstLine: firstLine) { line, rows in
+                if line >= checkpoint.nextOffset { records.append((line, rows)) }  // earlier lines: window state only
+            }
+            for record in records {
+                chunk.events += 1
+                lastLine = record.line
+                for row in record.rows where row.eventTimeMillis >= run.fromMillis && row.eventTimeMillis < run.toMillis {
+                    chunk.add(row, offset: record.line)
+                }
+                if chunk.events >= chunkEvents {
+                    chunkNumber += 1
+                    try await commitUpload(&chunk, checkpoint: &checkpoint, nextLine: lastLine + 1, done: false, run: run.runID, number: chunkNumber)
+                }
+            }
+        }
+        chunkNumber += 1
+        try await commitUpload(&chunk, checkpoint: &checkpoint, nextLine: lastLine + 1, done: true, run: run.runID, number: chunkNumber)
+    }
+
+    /// Commits an upload chunk (its online values first, as for the raw log) and starts the next.
+    private func commitUpload(_ chunk: inout Chunk, checkpoint: inout BackfillLedger.Checkpoint, nextLine: Int64, done: Bool, run: Int64, number: Int) async throws {
+        let online = try await writeOnline(chunk)
+        checkpoint.nextOffset = nextLine
+        checkpoint.eventsDone += Int64(chunk.events)
+        checkpoint.onlineUpdated += Int64(online)
+        checkpoint.done = done
+        checkpoint.rowsWritten += try await commit(chunk, run: run, checkpoint: checkpoint, number: number)
+        chunk = Chunk(view: chunk.view, version: chunk.version, source: chunk.source, partition: chunk.partition)
     }
 
     /// Rows of one chunk, and each entity's newest values for the online store.
