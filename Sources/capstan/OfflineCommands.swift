@@ -119,11 +119,11 @@ struct TrainingSetCommand: AsyncParsableCommand {
     }
 }
 
-/// `capstan backfill`: recompute a view over a time range from the raw event log.
+/// `capstan backfill`: recompute a view over a time range from the raw event log and its uploads.
 struct BackfillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backfill",
-        abstract: "Recompute a FeatureView over a time range from the raw event log (resumable, idempotent).")
+        abstract: "Recompute a FeatureView over a time range from the raw event log and its batch uploads (resumable, idempotent).")
 
     @Option(help: "The FeatureView to recompute.")
     var view: String
@@ -137,7 +137,7 @@ struct BackfillCommand: AsyncParsableCommand {
     @Option(help: "FeatureView manifests holding the changed definition (registered as a new version); default: the latest registered version.")
     var definition: [String] = []
 
-    @Option(help: "Raw events per chunk (one checkpoint each).")
+    @Option(help: "Raw events per partition, or uploaded records per upload, per chunk (one checkpoint each).")
     var chunkEvents: Int = 20_000
 
     @Flag(help: "Start a new run even if one with the same inputs finished.")
