@@ -179,8 +179,7 @@ public final class KubeAPIServer: Sendable {
             current-context: capstan
 
             """
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
-        guard FileManager.default.fileExists(atPath: path) else {
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw KubeConfigError("cannot write the kubeconfig \(path)")
         }
     }

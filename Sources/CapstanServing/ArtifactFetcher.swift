@@ -123,7 +123,7 @@ public enum ArtifactFetcher {
         guard result == CURLE_OK else {
             var status = 0
             _ = capstan_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-            let detail = String(cString: errorBuffer)
+            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let reason = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
             if status == 404 { throw CapstanError(.notFound, "\(shown): HTTP 404, no artifact at this address") }
             throw CapstanError(.connection, "\(shown): download failed: \(redacted(reason))\(status > 0 ? " (HTTP \(status))" : "")")

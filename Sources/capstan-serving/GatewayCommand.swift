@@ -21,7 +21,7 @@ struct GatewayCommand: AsyncParsableCommand {
     var redis: String?
 
     @Option(help: "Kafka bootstrap servers for the prediction log (default: $KAFKA_BROKERS; none = not logged).")
-    var kafkaBrokers: String? = ProcessInfo.processInfo.environment["KAFKA_BROKERS"]
+    var kafkaBrokers: String?
 
     @Option(help: "Address to listen on.")
     var host: String = "0.0.0.0"
@@ -38,6 +38,7 @@ struct GatewayCommand: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "capstan.gateway")
+        let kafkaBrokers = kafkaBrokers ?? ProcessInfo.processInfo.environment["KAFKA_BROKERS"]
         let configuration = try GatewayConfiguration.load(path: config)
         let registry = Telemetry.bootstrap()
         let service = try GatewayService(

@@ -54,7 +54,7 @@ extension Demo {
         let split = try service.gateway.router.split(model: "churn")
         Console.line("serving: churn v1 and v2 model servers (gRPC, Open Inference Protocol), gateway REST on :\(service.httpPort), gRPC on :\(grpcPort); traffic \(split.weights.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\(split.sticky ? " sticky" : "")")
 
-        try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext)) { client in
+        try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext)) { client in
             let gateway = Capstan_Gateway_V1_Gateway.Client(wrapping: client)
             func ask(_ users: [String], version: String = "") async throws {
                 for user in users {
