@@ -262,9 +262,22 @@ public final class Gateway: Sendable {
     /// prediction log until cancelled; then closes them.
     public func run() async throws {
         refreshTraffic()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for versions in backends {
-                for backend in versions { group.addTask { try await backend.run() } }
+        await withTaskGroup(of: Void.self) { group in
+            for (m, versions) in backends.enumerated() {
+                for (v, backend) in versions.enumerated() {
+                    group.addTask {
+                        // A backend whose connections end with an error stays out of service
+                        // (readiness polling marks it not ready); say why instead of dropping it.
+                        do {
+                            try await backend.run()
+                        } catch {
+                            let route = self.configuration.models[m]
+                            self.logger.error("model server connection ended", metadata: [
+                                "model": "\(route.name)", "version": "\(route.versions[v].name)", "error": "\(error)",
+                            ])
+                        }
+                    }
+                }
             }
             if let predictionLog { group.addTask { await predictionLog.run() } }
             group.addTask {
