@@ -56,7 +56,13 @@ public final class Gateway: Sendable {
         predictionLog: PredictionLog?, seed: UInt64 = UInt64.random(in: 0...UInt64.max), logger: Logger
     ) throws {
         // Made before any stored property is set (see OpenInferenceClient.init).
-        let backends = try configuration.models.map { model in try model.versions.map { try factory(model, $0) } }
+        let backends = try configuration.models.map { model in
+            try model.versions.map { version -> any InferenceBackend in
+                let backend = try factory(model, version)
+                guard configuration.modelCallsInFlight > 0 else { return backend }
+                return CoalescingBackend(backend, maxInFlight: configuration.modelCallsInFlight, maxRows: configuration.maxBatch)
+            }
+        }
         self.init(configuration: configuration, redis: redis, backends: backends, predictionLog: predictionLog, seed: seed, logger: logger)
     }
 

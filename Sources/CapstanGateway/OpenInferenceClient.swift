@@ -11,11 +11,22 @@ import Synchronization
 ///
 /// Keeps `connections` HTTP/2 connections open (each multiplexes any number of calls) and
 /// spreads calls over them round-robin.
+///
+/// The `ModelInfer` time limit is kept by one sweep (`CallDeadlines`, run by `run()`) rather
+/// than by a gRPC call deadline: grpc-swift's per-call deadline costs a timer and a task group
+/// on the client and another timer task on the server for every call, which was ~10% of the
+/// CPU of a predict request. A call past its limit is cancelled (the stream is reset, so the
+/// server's handler is cancelled too) and answers `.timeout`.
 public final class OpenInferenceClient: InferenceBackend {
     public let endpoint: ModelVersionEndpoint
     private let clients: [GRPCClient<HTTP2ClientTransport.Posix>]
     private let next = Atomic<Int>(0)
+    /// For `ModelReady` (with the time limit as a gRPC deadline).
     private let options: CallOptions
+    /// For `ModelInfer` (no gRPC deadline; `deadlines` keeps the limit).
+    private let inferOptions: CallOptions
+    private let timeout: Duration
+    private let deadlines: CallDeadlines
     private let label: String
 
     /// The name of the input tensor the gateway sends.
@@ -39,6 +50,9 @@ public final class OpenInferenceClient: InferenceBackend {
         var options = CallOptions.defaults
         options.timeout = timeout
         self.options = options
+        inferOptions = CallOptions.defaults
+        self.timeout = timeout
+        deadlines = CallDeadlines(resolution: CallDeadlines.resolution(for: timeout))
         label = "model server of '\(model.name)' version '\(endpoint.name)' at \(endpoint.endpoint)"
     }
 
@@ -50,11 +64,13 @@ public final class OpenInferenceClient: InferenceBackend {
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             for client in clients { group.addTask { try await client.runConnections() } }
+            group.addTask { [deadlines] in await deadlines.run() }
         }
     }
 
     public func close() {
         for client in clients { client.beginGracefulShutdown() }
+        deadlines.finish()
     }
 
     public func isReady() async -> Bool {
@@ -80,15 +96,23 @@ public final class OpenInferenceClient: InferenceBackend {
         request.modelVersion = endpoint.serverVersion
         request.inputs = [tensor]
         let service = Inference_GRPCInferenceService.Client(wrapping: pick())
+        let options = inferOptions
+        let call = Task { try await service.modelInfer(request, options: options) }
+        let id = deadlines.add(ContinuousClock.now + timeout, call)
         let response: Inference_ModelInferResponse
         do {
-            response = try await service.modelInfer(request, options: options)
-        } catch let error as RPCError {
-            if error.code == .deadlineExceeded {
-                throw GatewayError(.timeout, "\(label) did not answer within \(options.timeout.map { "\($0)" } ?? "the time limit")")
-            }
-            throw GatewayError(.badGateway, "\(label) failed: \(error.code): \(error.message)")
+            response = try await withTaskCancellationHandler { try await call.value } onCancel: { call.cancel() }
+            deadlines.remove(id)
         } catch {
+            if !deadlines.remove(id) {
+                throw GatewayError(.timeout, "\(label) did not answer within \(timeout)")
+            }
+            if let error = error as? RPCError {
+                if error.code == .deadlineExceeded {
+                    throw GatewayError(.timeout, "\(label) did not answer within \(timeout)")
+                }
+                throw GatewayError(.badGateway, "\(label) failed: \(error.code): \(error.message)")
+            }
             throw GatewayError(.badGateway, "\(label) failed: \(error)")
         }
         return try decode(response, rows: input.rows)
@@ -133,5 +157,82 @@ public final class OpenInferenceClient: InferenceBackend {
             throw GatewayError(.badGateway, "\(label) answered \(values.count) values for output shape \(output.shape)")
         }
         return InferenceOutput(rows: rows, width: count / rows, values: values)
+    }
+}
+
+/// The time limits of calls in flight, kept by one periodic sweep instead of a timer per call.
+///
+/// `add` registers a call's task with its deadline; `run` wakes every `resolution` and cancels
+/// the tasks whose deadline passed (so a call answers at most `resolution` after its limit).
+/// `remove` says whether the call was still registered, i.e. not cancelled for its deadline.
+final class CallDeadlines: Sendable {
+    private struct Entry {
+        var deadline: ContinuousClock.Instant
+        var cancel: @Sendable () -> Void
+    }
+
+    private struct State {
+        var next: UInt64 = 0
+        var entries: [UInt64: Entry] = [:]
+        var finished = false
+    }
+
+    let resolution: Duration
+    private let state = Mutex(State())
+
+    init(resolution: Duration) {
+        self.resolution = resolution
+    }
+
+    /// A twentieth of the limit, between 1 ms and 25 ms.
+    static func resolution(for timeout: Duration) -> Duration {
+        min(max(timeout / 20, .milliseconds(1)), .milliseconds(25))
+    }
+
+    /// Registers `task`, to be cancelled once `deadline` passes. Returns the id for `remove`.
+    func add<Success: Sendable, Failure: Error>(_ deadline: ContinuousClock.Instant, _ task: Task<Success, Failure>) -> UInt64 {
+        state.withLock { state in
+            state.next &+= 1
+            state.entries[state.next] = Entry(deadline: deadline, cancel: { task.cancel() })
+            return state.next
+        }
+    }
+
+    /// Unregisters a call; false when its deadline had passed and it was cancelled.
+    @discardableResult
+    func remove(_ id: UInt64) -> Bool {
+        state.withLock { $0.entries.removeValue(forKey: id) != nil }
+    }
+
+    /// Number of calls registered.
+    var count: Int { state.withLock { $0.entries.count } }
+
+    /// Cancels (and unregisters) every call whose deadline is at or before `now`; returns how many.
+    @discardableResult
+    func expire(now: ContinuousClock.Instant = .now) -> Int {
+        let expired: [@Sendable () -> Void] = state.withLock { state in
+            guard !state.entries.isEmpty else { return [] }
+            var expired: [@Sendable () -> Void] = []
+            for (id, entry) in state.entries where entry.deadline <= now {
+                expired.append(entry.cancel)
+                state.entries[id] = nil
+            }
+            return expired
+        }
+        for cancel in expired { cancel() }
+        return expired.count
+    }
+
+    /// Sweeps every `resolution` until `finish()` is called or the task is cancelled.
+    func run() async {
+        while !Task.isCancelled, !state.withLock({ $0.finished }) {
+            try? await Task.sleep(for: resolution)
+            expire()
+        }
+    }
+
+    /// Stops `run`, after its current sleep.
+    func finish() {
+        state.withLock { $0.finished = true }
     }
 }

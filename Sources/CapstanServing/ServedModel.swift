@@ -61,12 +61,13 @@ public struct ServedModel: Sendable {
 
     /// The rows of the request's one input, row-major, and their count.
     func validatedRows(_ request: InferRequest) throws -> ([Double], Int) {
-        let expected = "one input \"\(Self.inputName)\" of shape [N, \(model.featureCount)] (or [\(model.featureCount)] for one row)"
+        // Built only for an error message (this runs on every request).
+        func expected() -> String { "one input \"\(Self.inputName)\" of shape [N, \(model.featureCount)] (or [\(model.featureCount)] for one row)" }
         guard request.inputs.count == 1, let input = request.inputs.first else {
-            throw CapstanError(.invalidArgument, "model \(name) takes \(expected); the request has \(request.inputs.count) inputs")
+            throw CapstanError(.invalidArgument, "model \(name) takes \(expected()); the request has \(request.inputs.count) inputs")
         }
         guard input.name == Self.inputName else {
-            throw CapstanError(.invalidArgument, "unknown input \"\(input.name)\"; model \(name) takes \(expected)")
+            throw CapstanError(.invalidArgument, "unknown input \"\(input.name)\"; model \(name) takes \(expected())")
         }
         guard Self.inputDatatypes.contains(input.datatype), let values = input.data.doubles() else {
             throw CapstanError(

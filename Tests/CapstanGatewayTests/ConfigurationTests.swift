@@ -8,6 +8,7 @@ struct ConfigurationTests {
         let config = try GatewayConfiguration.parse("""
             redis: redis://127.0.0.1:6390/0
             maxBodyBytes: 4096
+            modelCallsInFlight: 3
             predictionLog: { topic: preds, queueCapacity: 8 }
             models:
               - name: churn
@@ -22,6 +23,7 @@ struct ConfigurationTests {
             """)
         #expect(config.redisURL == "redis://127.0.0.1:6390/0")
         #expect(config.maxBodyBytes == 4096)
+        #expect(config.modelCallsInFlight == 3)
         #expect(config.predictionTopic == "preds")
         #expect(config.predictionQueueCapacity == 8)
         let model = try #require(config.model(named: "churn"))
