@@ -5,9 +5,16 @@ import Foundation
 public enum Loopback {
     /// Asks the kernel for a free TCP port on 127.0.0.1 (bind to port 0, read it back, close).
     public static func freePort() throws -> Int {
+        let (fd, port) = try bindFreePort()
+        close(fd)
+        return port
+    }
+
+    /// A TCP socket bound to 127.0.0.1 on a port the kernel chose, listening when `backlog` is
+    /// given (the kernel then accepts connections on its own). The caller owns and closes `fd`.
+    public static func bindFreePort(listenBacklog backlog: Int32? = nil) throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw CapstanError(.io, "socket() failed: errno \(errno)") }
-        defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = 0
@@ -15,13 +22,23 @@ public enum Loopback {
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw CapstanError(.io, "bind(127.0.0.1:0) failed: errno \(errno)") }
+        guard bound == 0 else {
+            close(fd)
+            throw CapstanError(.io, "bind(127.0.0.1:0) failed: errno \(errno)")
+        }
+        if let backlog, listen(fd, backlog) != 0 {
+            close(fd)
+            throw CapstanError(.io, "listen on 127.0.0.1 failed: errno \(errno)")
+        }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let named = withUnsafeMutablePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
         }
-        guard named == 0 else { throw CapstanError(.io, "getsockname failed: errno \(errno)") }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        guard named == 0 else {
+            close(fd)
+            throw CapstanError(.io, "getsockname failed: errno \(errno)")
+        }
+        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
     }
 
     /// True when something accepts TCP connections on 127.0.0.1:`port`.

@@ -236,6 +236,12 @@ public final class Operator: Sendable {
     }
 
     /// True for the watch event of this operator's own last status write (nothing else changed).
+    ///
+    /// The resourceVersion alone is not enough: when someone changes the spec while a status
+    /// write is in flight, the write's answer (and its watch event) already carries the new spec.
+    /// If the watch missed the spec change's own event (a 410 and relist in between), skipping
+    /// that event would lose the change, so an echo must also show that the status describes the
+    /// object's current generation.
     func isOwnStatusEcho(_ change: ReflectorChange) -> Bool {
         let key = change.object.objectKey
         guard case .applied(let object) = change else {
@@ -243,6 +249,9 @@ public final class Operator: Sendable {
             return false
         }
         guard let version = object.resourceVersion else { return false }
+        guard let generation = object[path: ["metadata", "generation"]],
+            generation == object[path: ["status", "observedGeneration"]]
+        else { return false }
         return ownStatusWrites.withLock { $0[key] == version }
     }
 

@@ -201,6 +201,21 @@ struct OperatorIntegrationTests {
         await h.stop(task)
     }
 
+    @Test("a status write's echo that already carries someone else's spec change is not skipped")
+    func statusEchoWithNewerSpecIsReconciled() async throws {
+        let h = try await OperatorHarness(deploymentsAvailable: true)
+        let op = Operator(client: h.client, configuration: OperatorConfiguration(), options: .init(namespace: nil, workers: 1), logger: h.logger)
+        func object(generation: Int, observed: Int) throws -> JSONValue {
+            try JSONValue.parse(#"{"metadata":{"name":"risk","namespace":"default","resourceVersion":"42","generation":\#(generation)},"status":{"observedGeneration":\#(observed)}}"#)
+        }
+        op.ownStatusWrites.withLock { $0["default/risk"] = "42" }
+        // The status write's own echo: the status describes the current generation.
+        #expect(op.isOwnStatusEcho(.applied(try object(generation: 2, observed: 2))))
+        // The spec changed (generation 3) before the status for generation 2 landed: not an echo.
+        #expect(!op.isOwnStatusEcho(.applied(try object(generation: 3, observed: 2))))
+        await h.server.stop()
+    }
+
     @Test("a version that is not ready gets no traffic")
     func unreadyVersionStarved() async throws {
         let h = try await OperatorHarness(deploymentsAvailable: false)
