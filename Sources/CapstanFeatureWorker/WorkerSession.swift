@@ -18,6 +18,10 @@ struct WorkerSession {
     var nextOffsets: [TopicPartition: Int64] = [:]
     var lastSnapshot: [TopicPartition: ContinuousClock.Instant] = [:]
     var inFlight: [(task: Task<[TopicPartition: Int64], any Error>, done: CompletionFlag)] = []
+    /// The latest batch's online write. Each batch's online write starts after its
+    /// predecessor's: two events of one entity with the same event time then leave the later
+    /// offset online (the Lua script lets an equal `_ts` replace), as the offline "latest" does.
+    var lastOnline: Task<Void, any Error>?
 
     init(worker: FeatureWorker, plans: [String: TopicPlan], consumer: KafkaConsumer, producer: KafkaProducer, online: OnlineStore, offline: OfflineStore) {
         self.worker = worker
@@ -74,12 +78,17 @@ struct WorkerSession {
         let offline = self.offline
         let producer = self.producer
         let done = CompletionFlag()
+        let previousOnline = lastOnline
+        let onlineTask = Task { () async throws in
+            if let previousOnline { try await previousOnline.value }
+            try await Self.writeOnline(batch.online, store: online, worker: worker)
+        }
+        lastOnline = onlineTask
         let task = Task { () async throws -> [TopicPartition: Int64] in
             defer { done.set() }
             async let letters: Void = Self.sendDeadLetters(batch.deadLetters, producer: producer, worker: worker)
-            async let onlineDone: Void = Self.writeOnline(batch.online, store: online, worker: worker)
             try await letters
-            try await onlineDone
+            try await onlineTask.value
             if let previous { _ = try await previous.value }
             let start = ContinuousClock.now
             try await worker.retrying("commit a batch to PostgreSQL") { try await offline.commit(batch.offline) }
