@@ -43,17 +43,38 @@ public enum Loopback {
 
     /// True when something accepts TCP connections on 127.0.0.1:`port`.
     public static func isAccepting(port: Int) -> Bool {
+        guard let fd = try? connect(port: port) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// A blocking TCP connection to 127.0.0.1:`port` (call it off the cooperative pool). Send
+    /// and receive time out after `timeoutSeconds` when given; `noDelay` turns Nagle off. The
+    /// caller owns and closes the descriptor.
+    public static func connect(port: Int, timeoutSeconds: Int? = nil, noDelay: Bool = false) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard fd >= 0 else { throw CapstanError(.io, "socket() failed: errno \(errno)") }
+        if let timeoutSeconds {
+            var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+        if noDelay {
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        return rc == 0
+        guard rc == 0 else {
+            close(fd)
+            throw CapstanError(.connection, "cannot connect to 127.0.0.1:\(port)")
+        }
+        return fd
     }
 
     /// Waits until `port` accepts connections or `timeout` passes.

@@ -1,4 +1,5 @@
 import CapstanCore
+import CapstanEmbedded
 import Foundation
 import Synchronization
 
@@ -109,20 +110,8 @@ final class HTTPConnection: @unchecked Sendable {
 
     func reconnect() throws {
         if fd >= 0 { Glibc.close(fd) }
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CapstanError(.io, "socket() failed") }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw CapstanError(.connection, "cannot connect to 127.0.0.1:\(port)") }
+        fd = -1
+        fd = try Loopback.connect(port: port, timeoutSeconds: 10, noDelay: true)
     }
 
     func close() {

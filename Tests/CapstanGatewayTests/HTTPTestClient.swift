@@ -1,4 +1,5 @@
 import CapstanCore
+import CapstanEmbedded
 import Foundation
 
 /// A minimal HTTP/1.1 client over a socket (one request per connection), run on its own thread.
@@ -17,19 +18,8 @@ enum HTTPTestClient {
     }
 
     private static func exchange(port: Int, method: String, path: String, body: [UInt8], headers: [String: String]) throws -> Response {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CapstanError(.io, "socket failed") }
+        let fd = try Loopback.connect(port: port, timeoutSeconds: 10)
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw CapstanError(.connection, "cannot connect to 127.0.0.1:\(port)") }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
         if !body.isEmpty { head += "Content-Type: application/json\r\n" }
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
