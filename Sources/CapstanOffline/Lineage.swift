@@ -138,8 +138,8 @@ public struct LineageService: Sendable {
         return out
     }
 
-    /// Backfills and other runs from `capstan_runs`, plus batch uploads from the ingest
-    /// gateway's `capstan_uploads` when that table exists (read generically, as JSON).
+    /// Backfills and other runs from `capstan_runs`, plus the view's committed batch uploads
+    /// from `capstan_uploads` (rows = records accepted, events = records read).
     func runs(view: String) async throws -> [LineageRun] {
         try await pool.withConnection { connection in
             var out: [LineageRun] = []
@@ -153,22 +153,16 @@ public struct LineageService: Sendable {
                     kind: row.string(at: 0) ?? "", id: row.string(at: 1) ?? "", definitionVersion: try row.int64(at: 2).map { Int32($0) },
                     status: row.string(at: 3) ?? "", rows: try row.int64(at: 4) ?? 0, events: try row.int64(at: 5) ?? 0, startedMillis: try row.int64(at: 6) ?? 0))
             }
-            let uploads = try await connection.query("SELECT to_regclass('capstan_uploads') IS NOT NULL")
-            if uploads.first?.string(at: 0) == "t" {
-                let list = try await connection.query("SELECT to_jsonb(u)::text FROM capstan_uploads u")
-                for row in list {
-                    guard let text = row.string(at: 0), let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
-                    guard (object["view"] ?? object["feature_view"]) as? String == view else { continue }
-                    func int(_ keys: [String]) -> Int64 {
-                        for key in keys { if let n = object[key] as? NSNumber { return n.int64Value } }
-                        return 0
-                    }
-                    let id = object["id"].map { "\($0)" } ?? object["upload_id"].map { "\($0)" } ?? "?"
-                    out.append(LineageRun(
-                        kind: "upload", id: id, definitionVersion: (object["definition_version"] as? NSNumber).map { Int32(truncating: $0) },
-                        status: object["status"] as? String ?? "", rows: int(["rows_accepted", "accepted", "rows"]),
-                        events: int(["rows_total", "rows_read", "lines"]), startedMillis: 0))
-                }
+            // Only committed uploads have a row: every one of them succeeded.
+            let uploads = try await connection.query(
+                """
+                SELECT upload_id, definition_version, accepted, rows, (extract(epoch FROM started_ts) * 1000)::bigint
+                FROM capstan_uploads WHERE view = $1 ORDER BY started_ts, upload_id
+                """, [.text(view)])
+            for row in uploads {
+                out.append(LineageRun(
+                    kind: "upload", id: row.string(at: 0) ?? "", definitionVersion: try row.int64(at: 1).map { Int32($0) },
+                    status: "committed", rows: try row.int64(at: 2) ?? 0, events: try row.int64(at: 3) ?? 0, startedMillis: try row.int64(at: 4) ?? 0))
             }
             return out
         }

@@ -197,6 +197,16 @@ struct UploadBackfillTests {
         #expect(again.eventsDone == first.rows + second.rows)
         restored = try await Self.rows(pool: store.pool, view: "ubfb", version: 1, source: "upload:")
         #expect(restored.count == original.count)
+
+        // Lineage lists both uploads (with their counts) before the two backfills.
+        let feature = try #require(v1.spec.features.first).name
+        let lineage = try await LineageService(pool: store.pool).lineage(view: "ubfb", feature: feature)
+        let uploads = lineage.runs.filter { $0.kind == "upload" }
+        #expect(uploads.map(\.id).sorted() == [first.uploadID, second.uploadID].sorted())
+        #expect(uploads.map(\.rows).reduce(0, +) == first.accepted + second.accepted)
+        #expect(uploads.map(\.events).reduce(0, +) == first.rows + second.rows)
+        #expect(uploads.allSatisfy { $0.status == "committed" && $0.definitionVersion == 1 && $0.startedMillis > 0 })
+        #expect(lineage.runs.count == uploads.count + 2)
     }
 
     @Test("a backfill interrupted in its upload part resumes and equals an uninterrupted run, raw log and uploads")
