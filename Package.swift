@@ -422,7 +422,7 @@ let package = Package(
         // MARK: Tests (Swift Testing)
         .testTarget(
             name: "CapstanFeaturesTests",
-            dependencies: ["CapstanFeatures", "CapstanAPI"],
+            dependencies: ["CapstanFeatures", "CapstanAPI", "CapstanCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -152,25 +152,6 @@ struct TrafficState {
     }
 }
 
-/// A small, fast, seedable generator (Vigna's SplitMix64): the traffic split's dice.
-struct SplitMix64 {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return Self.mix(state)
-    }
-
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// FNV-1a over the entity's bytes, finished with SplitMix64's mixer: stable across processes
 /// and releases (Swift's `Hasher` is seeded per process), so stickiness survives restarts.
 func stickyHash(_ entity: String) -> UInt64 {

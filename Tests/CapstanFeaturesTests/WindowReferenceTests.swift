@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanFeatures
 import Testing
 

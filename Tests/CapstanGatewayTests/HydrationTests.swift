@@ -2,6 +2,7 @@ import CapstanCore
 import CapstanEmbedded
 import CapstanGateway
 import CapstanRedis
+import Foundation
 import Testing
 
 @Suite("Feature hydration from the online store", .timeLimit(.minutes(2)))
@@ -37,7 +38,14 @@ struct HydrationTests {
 
     @Test("reads every view of every entity in one pipelined round trip")
     func oneRoundTrip() async throws {
-        let redis = try await GatewayTestServers.shared.redisServer()
+        // Its own redis-server: the count below is server-wide, and the other suites run
+        // concurrently against the shared one.
+        let redis = try await EmbeddedRedis.start(
+            directory: NSTemporaryDirectory() + "capstan-hydration-count-\(getpid())-\(UInt32.random(in: 0...UInt32.max))", logger: testLogger)
+        defer {
+            redis.stop()
+            try? FileManager.default.removeItem(atPath: redis.directory)
+        }
         let p = uniqueViewPrefix()
         let model = threeViewModel(prefix: p)
         for entity in ["e1", "e2", "e3"] {

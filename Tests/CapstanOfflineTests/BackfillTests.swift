@@ -38,7 +38,7 @@ struct BackfillTests {
     /// Raw events of 12 users over 2 partitions (a user always on one), slightly out of order,
     /// stored as the worker stores them (segments of 50 events).
     static func writeRawLog(pool: PostgresPool, topic: String) async throws -> [Event] {
-        var rng = SeededRandom(state: 11)
+        var rng = SplitMix64(seed: 11)
         var events: [Event] = []
         var offsets: [Int64] = [0, 0]
         var clock = t0

@@ -8,18 +8,6 @@ import Foundation
 import Logging
 import Testing
 
-/// A small deterministic generator (SplitMix64) so a failing case can be reproduced.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Offline rows written to PostgreSQL and, in the same order, to a CSV for the reference.
 struct RowWriter {
     var batch = OfflineBatch(groupID: "test")
@@ -57,7 +45,7 @@ struct TrainingSetTests {
         let (pa1, pa2, pb) = try views()
         #expect(try await Fixtures.register([pa1, pb], pool: pool) == [1, 1])
         #expect(try await Fixtures.register([pa2, pb], pool: pool) == [2, 1])
-        var rng = SeededRandom(state: seed)
+        var rng = SplitMix64(seed: seed)
         let entities = (0..<40).map { "u\($0)" }
         let span: Int64 = 10 * 3_600_000
         var rows = RowWriter()
@@ -160,7 +148,7 @@ struct TrainingSetTests {
         defer { Task { await store.pool.close() } }
         let view = try Fixtures.view("leak", features: [FeatureSpec(name: "seen_at", expr: "event_time")])
         #expect(try await Fixtures.register([view], pool: store.pool) == [1])
-        var rng = SeededRandom(state: 7)
+        var rng = SplitMix64(seed: 7)
         var rows = RowWriter()
         var byEntity: [String: [Int64]] = [:]
         for _ in 0..<4000 {

@@ -29,7 +29,7 @@ struct UploadBackfillTests {
     /// RFC 3339 and epoch-ms timestamps, quoted fields with doubled quotes and a line break
     /// inside, CRLF endings, blank lines, and records the view rejects.
     static func csv(records: Int, seed: UInt64) -> String {
-        var rng = SeededRandom(state: seed)
+        var rng = SplitMix64(seed: seed)
         var out = "timestamp,user_id,note,amount,kind\n"
         var clock = t0
         for i in 0..<records {
@@ -50,7 +50,7 @@ struct UploadBackfillTests {
 
     /// The same kind of data as JSONL lines, with blank lines and lines the view rejects.
     static func jsonl(records: Int, seed: UInt64) -> String {
-        var rng = SeededRandom(state: seed)
+        var rng = SplitMix64(seed: seed)
         var out = ""
         var clock = t0
         for i in 0..<records {

@@ -1,0 +1,23 @@
+/// A small, fast, seedable generator (Vigna's SplitMix64): reproducible streams for the event
+/// generator, the gateway's traffic split, benchmarks and randomized tests.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return Self.mix(state)
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+
+    /// The generator's output function: a good 64-bit mixer on its own (used to finish hashes).
+    public static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
