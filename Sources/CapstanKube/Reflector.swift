@@ -3,12 +3,30 @@ import Logging
 import Synchronization
 
 /// The objects of one resource as last seen by a `Reflector`, keyed by `namespace/name`.
-/// Controllers read from here instead of asking the API server. Each object is held once.
+/// Controllers read from here instead of asking the API server. Each object is held once, as
+/// its compact JSON encoding: a parsed `JSONValue` tree (dictionaries, arrays, boxed strings)
+/// takes several times the memory of its text, and an operator caches thousands of objects but
+/// reads only the few a reconcile touches. Reads parse the stored text.
 public final class ReflectorStore: Sendable {
     private let state = Mutex<State>(State())
 
+    private struct Entry {
+        let json: [UInt8]
+        let resourceVersion: String?
+
+        init(_ object: JSONValue) {
+            json = object.serializedBytes()
+            resourceVersion = object.resourceVersion
+        }
+
+        var object: JSONValue {
+            // The text was written by `serializedBytes` from a parsed value: it always parses.
+            (try? JSONValue.parse(json)) ?? .null
+        }
+    }
+
     private struct State {
-        var objects: [String: JSONValue] = [:]
+        var objects: [String: Entry] = [:]
         var synced = false
         var resourceVersion = ""
         var syncWaiters: [CheckedContinuation<Void, Never>] = []
@@ -16,21 +34,19 @@ public final class ReflectorStore: Sendable {
 
     public init() {}
 
-    public func get(_ key: String) -> JSONValue? { state.withLock { $0.objects[key] } }
+    public func get(_ key: String) -> JSONValue? { state.withLock { $0.objects[key] }?.object }
 
     public func get(name: String, namespace: String?) -> JSONValue? {
         get(namespace.map { "\($0)/\(name)" } ?? name)
     }
 
     /// Every object (in no particular order).
-    public func list() -> [JSONValue] { state.withLock { Array($0.objects.values) } }
+    public func list() -> [JSONValue] { state.withLock { Array($0.objects.values) }.map(\.object) }
 
     /// The objects in `namespace` matching `selector`.
     public func list(namespace: String? = nil, selector: LabelSelector? = nil) -> [JSONValue] {
-        state.withLock { state in
-            state.objects.values.filter { object in
-                (namespace == nil || object.namespace == namespace) && (selector?.matches(object.labels) ?? true)
-            }
+        list().filter { object in
+            (namespace == nil || object.namespace == namespace) && (selector?.matches(object.labels) ?? true)
         }
     }
 
@@ -55,31 +71,31 @@ public final class ReflectorStore: Sendable {
 
     /// Replaces the contents; returns the changes against the previous contents.
     func replace(_ objects: [JSONValue], resourceVersion: String) -> [ReflectorChange] {
-        var fresh: [String: JSONValue] = [:]
+        var fresh: [String: (JSONValue, Entry)] = [:]
         fresh.reserveCapacity(objects.count)
-        for object in objects { fresh[object.objectKey] = object }
-        let (changes, waiters) = state.withLock { state -> ([ReflectorChange], [CheckedContinuation<Void, Never>]) in
-            var changes: [ReflectorChange] = []
-            for (key, object) in fresh where state.objects[key]?.resourceVersion != object.resourceVersion || state.objects[key] == nil {
-                changes.append(.applied(object))
+        for object in objects { fresh[object.objectKey] = (object, Entry(object)) }
+        let kept = fresh.mapValues(\.1)
+        let (applied, vanished, waiters) = state.withLock { state -> ([JSONValue], [Entry], [CheckedContinuation<Void, Never>]) in
+            var applied: [JSONValue] = []
+            for (key, (object, _)) in fresh where state.objects[key] == nil || state.objects[key]?.resourceVersion != object.resourceVersion {
+                applied.append(object)
             }
-            for (key, object) in state.objects where fresh[key] == nil {
-                changes.append(.deleted(object))
-            }
-            state.objects = fresh
+            let vanished = state.objects.filter { fresh[$0.key] == nil }.map(\.value)
+            state.objects = kept
             state.resourceVersion = resourceVersion
             state.synced = true
             let waiters = state.syncWaiters
             state.syncWaiters = []
-            return (changes, waiters)
+            return (applied, vanished, waiters)
         }
         for waiter in waiters { waiter.resume() }
-        return changes
+        return applied.map(ReflectorChange.applied) + vanished.map { .deleted($0.object) }
     }
 
     func apply(_ object: JSONValue) {
+        let entry = Entry(object)
         state.withLock { state in
-            state.objects[object.objectKey] = object
+            state.objects[object.objectKey] = entry
             if let version = object.resourceVersion { state.resourceVersion = version }
         }
     }
