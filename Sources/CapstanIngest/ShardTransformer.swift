@@ -44,8 +44,17 @@ final class ShardTransformer {
     private let viewName: String
     private let source: String
     private var rows: [FeatureRow] = []
+    /// Newest values per entity of this shard (online views only), by the processor's entity
+    /// slot: one array index per row instead of a string-keyed lookup.
+    private var newestBySlot: [(entity: String, ts: Int64, values: [FeatureValue])?] = []
+
     /// Newest values per entity of this shard (online views only).
-    private(set) var newest: [String: (ts: Int64, values: [FeatureValue])] = [:]
+    var newest: [String: (ts: Int64, values: [FeatureValue])] {
+        var out: [String: (ts: Int64, values: [FeatureValue])] = [:]
+        out.reserveCapacity(newestBySlot.count)
+        for case let entry? in newestBySlot { out[entry.entity] = (entry.ts, entry.values) }
+        return out
+    }
 
     init(shard: Int, target: UploadTarget, format: UploadFormat, columns: [(field: Int, conversion: UploadTarget.Conversion)?],
          uploadID: String, createdMillis: Int64, reportLimit: Int) {
@@ -94,8 +103,12 @@ final class ShardTransformer {
                     }
                     part.rowCount += 1
                     if online {
-                        if let existing = newest[row.entity], existing.ts > row.eventTimeMillis { continue }
-                        newest[row.entity] = (row.eventTimeMillis, row.values)
+                        let slot = row.entitySlot
+                        if slot >= newestBySlot.count {
+                            newestBySlot.append(contentsOf: repeatElement(nil, count: slot + 1 - newestBySlot.count))
+                        }
+                        if let existing = newestBySlot[slot], existing.ts > row.eventTimeMillis { continue }
+                        newestBySlot[slot] = (row.entity, row.eventTimeMillis, row.values)
                     }
                 }
                 if !accepted {

@@ -42,7 +42,7 @@ struct IngestCommand: AsyncParsableCommand {
     @Option(help: "Largest upload in bytes as received.")
     var maxUploadBytes: Int64 = 16 << 30
 
-    @Option(help: "Parallel transform workers (default: the processor count).")
+    @Option(help: "Parallel transform workers (default: the processor count less one).")
     var workers: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")

@@ -23,8 +23,8 @@ struct UploadBench: AsyncParsableCommand {
     @Option(help: "Distinct users.")
     var users: Int = 100_000
 
-    @Option(help: "Gateway transform workers.")
-    var workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(help: "Gateway transform workers (default: the gateway's, the processor count less one).")
+    var workers: Int = IngestConfiguration().workers
 
     @Option(help: "FeatureView manifests.")
     var views: [String] = ["examples/featureviews.yaml"]

@@ -172,6 +172,12 @@ struct UploadBackfillTests {
         let original = try await Self.rows(pool: store.pool, view: "ubfb", version: 1, source: "upload:")
         #expect(original.count == Int(first.accepted + second.accepted))
 
+        // The uploads' records are stored lz4-compressed (migration 4); the replay below reads them.
+        let compression = try await store.pool.withConnection { connection in
+            try await connection.query("SELECT DISTINCT pg_column_compression(records) FROM capstan_upload_segments WHERE view = 'ubfb'", [])
+        }.map { $0.string(at: 0) }
+        #expect(compression == ["lz4"])
+
         // Lose a third of each upload's rows; the backfill must write exactly those again.
         let deleted = try await store.pool.withConnection { connection in
             try await connection.query(

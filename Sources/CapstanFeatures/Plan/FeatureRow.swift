@@ -5,6 +5,10 @@ public struct FeatureRow: Sendable {
     public var eventTimeMillis: Int64
     /// In the view's declared feature order.
     public var values: [FeatureValue]
+    /// The entity's dense index in its view's state in the processor that made the row: equal
+    /// for equal entities of one view, for the processor's lifetime. Lets callers keep
+    /// per-entity data in arrays instead of hashing the entity string again.
+    public var entitySlot: Int
 }
 
 /// Why an event was not processed, for the dead-letter topic.

@@ -160,7 +160,7 @@ public final class PartitionProcessor {
             var values = [FeatureValue]()
             values.reserveCapacity(featureSlots.count)
             for slot in featureSlots { values.append(slots[slot]) }
-            rows.append(FeatureRow(view: v, entity: entities[v], eventTimeMillis: ts, values: values))
+            rows.append(FeatureRow(view: v, entity: entities[v], eventTimeMillis: ts, values: values, entitySlot: i))
         }
         guard anyRejected else { return nil }
         var names: [String] = []
