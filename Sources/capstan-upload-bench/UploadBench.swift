@@ -88,7 +88,7 @@ struct UploadBench: AsyncParsableCommand {
         let uploadRate = Double(result.rows) / uploadSeconds
         Console.line(String(format: "gateway:      %lld rows (%lld accepted, %lld rejected) in %.1f s = %.0f rows/s, %lld online writes",
                             result.rows, result.accepted, result.rejected, uploadSeconds, uploadRate, result.onlineWritten))
-        Console.line(String(format: "ratio:        %.2f of plain COPY (loaded machine, 2 cores shared by client, gateway and PostgreSQL)", uploadRate / copyRate))
+        Console.line(String(format: "ratio:        %.3f of plain COPY (target 0.5; the client, the gateway and PostgreSQL share this machine's cores)", uploadRate / copyRate))
         await group.triggerGracefulShutdown()
         _ = try? await server.value
         await postgres.close()
