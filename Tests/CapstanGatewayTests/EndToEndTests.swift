@@ -131,6 +131,9 @@ struct EndToEndTests {
         let running = try await start()
         defer { running.stop() }
         _ = try running.service.gateway.router.setSplit(model: "churn", TrafficSplit(weights: ["v1": 50, "v2": 50]))
+        // Both versions ready first: otherwise "v2 not ready" below could be the state before its
+        // first probe, and that probe could still reach the stopping server and mark v2 ready.
+        #expect(await eventually { (try? running.service.gateway.router.readiness(model: "churn"))?.allSatisfy(\.ready) == true })
         running.serverTasks[1].cancel()  // v2 goes away
         #expect(await eventually { (try? running.service.gateway.router.readiness(model: "churn"))?.last?.ready == false })
         for i in 0..<40 {
