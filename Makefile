@@ -17,10 +17,11 @@ release: setup
 	$(SWIFT) build -c release -j $(JOBS) --product capstan-serving
 
 # Builds everything (tests need the worker executable for the crash-restart test), then runs
-# the whole Swift Testing suite against real redis-server and PostgreSQL.
+# the whole Swift Testing suite against real redis-server and PostgreSQL (a failure ends with a
+# summary of the failed tests and any crashed thread).
 test: setup
 	$(SWIFT) build -j $(JOBS) --build-tests
-	$(SWIFT) test -j $(JOBS) --skip-build
+	SWIFT=$(SWIFT) JOBS=$(JOBS) scripts/run-tests.sh
 
 # The main job on the embedded default: Redis, PostgreSQL and the Kafka mock cluster on this
 # machine (or KAFKA_BROKERS), the example FeatureViews, the generator and the feature worker;

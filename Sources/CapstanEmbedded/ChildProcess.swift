@@ -84,18 +84,46 @@ public final class ChildProcess: @unchecked Sendable {
     /// Stops every child still running (called at exit).
     public static func terminateAll() {
         for child in registry.all() { child.stop(timeout: .seconds(5)) }
+        for directory in registry.takeDirectories() { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// Removes `directory` when the process exits, after every child has been stopped (a
+    /// server's data directory outlives the server, never the other way round). For scratch
+    /// stacks such as the tests' shared servers, which have no other place to be cleaned up.
+    public static func removeAtExit(_ directory: String) {
+        registry.addDirectory(directory)
     }
 
     private final class Registry: @unchecked Sendable {
         // @unchecked Sendable: `children` is guarded by `lock`.
         private let lock = NSLock()
         private var children: [ObjectIdentifier: ChildProcess] = [:]
+        private var directories: [String] = []
         private var installed = false
 
         func add(_ child: ChildProcess) {
             lock.lock()
             defer { lock.unlock() }
             children[ObjectIdentifier(child)] = child
+            installHandler()
+        }
+
+        func addDirectory(_ directory: String) {
+            lock.lock()
+            defer { lock.unlock() }
+            directories.append(directory)
+            installHandler()
+        }
+
+        func takeDirectories() -> [String] {
+            lock.lock()
+            defer { lock.unlock() }
+            defer { directories = [] }
+            return directories
+        }
+
+        /// Called with `lock` held.
+        private func installHandler() {
             if !installed {
                 installed = true
                 atexit { ChildProcess.terminateAll() }

@@ -56,43 +56,73 @@ struct BatchAssembler {
         var deadLetterTopic: String?
     }
 
+    /// The newest row per entity of one partition's views in a batch, by the processor's entity
+    /// slot (an array index instead of a string-keyed lookup per row).
+    struct PartitionNewest {
+        struct Entry {
+            var entity: String
+            var ts: Int64
+            var values: [FeatureValue]
+        }
+        var topic: String
+        var perView: [[Entry?]]
+
+        mutating func offer(_ row: FeatureRow) {
+            let slot = row.entitySlot
+            if slot >= perView[row.view].count {
+                perView[row.view].append(contentsOf: repeatElement(nil, count: slot + 1 - perView[row.view].count))
+            }
+            if let existing = perView[row.view][slot], existing.ts > row.eventTimeMillis { return }
+            perView[row.view][slot] = Entry(entity: row.entity, ts: row.eventTimeMillis, values: row.values)
+        }
+    }
+
     func assemble(
         _ messages: [KafkaMessage], processors: [TopicPartition: PartitionProcessor],
         lastSnapshot: inout [TopicPartition: ContinuousClock.Instant], polledAt: ContinuousClock.Instant
     ) -> ComputedBatch {
         var offline = OfflineBatch(groupID: groupID)
-        var newest: [String: [[String: (ts: Int64, values: [FeatureValue])]]] = [:]
+        // About 160 bytes per feature row (names, times, offsets and a handful of values).
+        offline.reserveFeatureRows(bytes: messages.count * (plans.values.map(\.plan.views.count).max() ?? 1) * 160)
+        var newest: [PartitionNewest] = []
+        var newestIndex: [TopicPartition: Int] = [:]
         var layouts: [String: [ViewLayout]] = [:]
         var deadLetters: [DeadLetter] = []
         var commitOffsets: [TopicPartition: Int64] = [:]
         var rows: [FeatureRow] = []
         var processed = 0
         let now = EpochMillis.now()
-        var currentTopic = ""
         var views: [ViewLayout] = []
         var source = ""
-        var perView: [[String: (ts: Int64, values: [FeatureValue])]] = []
-        func flush() {
-            if !currentTopic.isEmpty { newest[currentTopic] = perView }
-        }
+        // The partition of the previous message: Kafka hands out a partition's messages in runs,
+        // so the lookups below happen once per run, not once per message.
+        var current: (tp: TopicPartition, processor: PartitionProcessor, newest: Int)?
         for message in messages {
-            if message.topic != currentTopic {
-                flush()
+            if current == nil || current!.tp.partition != message.partition || current!.tp.topic != message.topic {
+                current = nil
                 guard let topicPlan = plans[message.topic] else { continue }
-                currentTopic = message.topic
+                let tp = TopicPartition(topic: message.topic, partition: message.partition)
+                guard let processor = processors[tp] else { continue }
                 source = topicPlan.source
-                if layouts[currentTopic] == nil {
-                    layouts[currentTopic] = topicPlan.plan.views.enumerated().map { v, view in
+                if layouts[message.topic] == nil {
+                    layouts[message.topic] = topicPlan.plan.views.enumerated().map { v, view in
                         ViewLayout(
                             name: view.name, version: topicPlan.versions[v], numeric: view.numericFeatures, strings: view.stringFeatures,
                             offline: view.offlineEnabled, online: view.onlineEnabled, deadLetterTopic: view.deadLetterTopic)
                     }
                 }
-                views = layouts[currentTopic]!
-                perView = newest[currentTopic] ?? Array(repeating: [:], count: views.count)
+                views = layouts[message.topic]!
+                let index: Int
+                if let existing = newestIndex[tp] {
+                    index = existing
+                } else {
+                    index = newest.count
+                    newestIndex[tp] = index
+                    newest.append(PartitionNewest(topic: message.topic, perView: Array(repeating: [], count: views.count)))
+                }
+                current = (tp, processor, index)
             }
-            let tp = TopicPartition(topic: message.topic, partition: message.partition)
-            guard let processor = processors[tp] else { continue }
+            let (tp, processor, newestAt) = current!
             rows.removeAll(keepingCapacity: true)
             let rejection = message.value.withUnsafeBytes { processor.process($0, rows: &rows) }
             offline.appendRawEvent(
@@ -104,13 +134,9 @@ struct BatchAssembler {
                     offline.appendFeatureRow(
                         view: view.name, entity: row.entity, eventTimeMillis: row.eventTimeMillis, createdMillis: now,
                         definitionVersion: view.version, source: source, partition: message.partition,
-                        offset: message.offset, numbers: view.numeric.map { Self.number(row.values[$0]) },
-                        texts: view.strings.map { row.values[$0].string })
+                        offset: message.offset, values: row.values, numeric: view.numeric, strings: view.strings)
                 }
-                if view.online {
-                    if let existing = perView[row.view][row.entity], existing.ts > row.eventTimeMillis { continue }
-                    perView[row.view][row.entity] = (row.eventTimeMillis, row.values)
-                }
+                if view.online { newest[newestAt].offer(row) }
             }
             if let rejection {
                 let dlq = rejection.views.first.flatMap { name in views.first { $0.name == name }?.deadLetterTopic }
@@ -127,22 +153,29 @@ struct BatchAssembler {
             offline.advance(.init(topic: message.topic, partition: message.partition), to: message.offset + 1)
             commitOffsets[tp] = message.offset + 1
         }
-        flush()
         for (tp, next) in commitOffsets {
             guard let processor = processors[tp] else { continue }
             if let last = lastSnapshot[tp], polledAt - last < snapshotInterval { continue }
             offline.addSnapshot(.init(topic: tp.topic, partition: tp.partition), planHash: processor.plan.planHash, nextOffset: next, state: processor.encodeSnapshot())
             lastSnapshot[tp] = polledAt
         }
+        // One write per (topic, view): the partitions' newest rows together.
+        var updatesByView: [String: [[OnlineUpdate]]] = [:]
+        for partition in newest {
+            var perView = updatesByView[partition.topic] ?? Array(repeating: [], count: partition.perView.count)
+            for (v, entries) in partition.perView.enumerated() {
+                for case let entry? in entries {
+                    perView[v].append(OnlineUpdate(entity: entry.entity, eventTimeMillis: entry.ts, values: entry.values.map(OnlineLayout.text)))
+                }
+            }
+            updatesByView[partition.topic] = perView
+        }
         var online: [OnlineWrite] = []
-        for (topic, perView) in newest {
+        for (topic, perView) in updatesByView {
             guard let plan = plans[topic]?.plan else { continue }
             for (v, updates) in perView.enumerated() where !updates.isEmpty {
                 let view = plan.views[v]
-                let rendered = updates.map { entity, newest in
-                    OnlineUpdate(entity: entity, eventTimeMillis: newest.ts, values: newest.values.map(OnlineLayout.text))
-                }
-                online.append(OnlineWrite(view: view.name, features: view.features.map(\.name), ttlMillis: view.onlineTTLMillis, updates: rendered))
+                online.append(OnlineWrite(view: view.name, features: view.features.map(\.name), ttlMillis: view.onlineTTLMillis, updates: updates))
             }
         }
         return ComputedBatch(
@@ -150,28 +183,37 @@ struct BatchAssembler {
             commitOffsets: commitOffsets, polledAt: polledAt)
     }
 
-    /// Computes a batch in `shards` concurrent parts split by partition (each partition's
+    /// Computes a batch in one part per compute thread, split by partition (each partition's
     /// processor is used by exactly one part, and a partition's messages keep their order), then
     /// merges the parts.
+    ///
+    /// The parts run on `threads`, not on the cooperative pool: computing is CPU-bound and
+    /// synchronous, and on the pool (one thread per core) it would keep the previous batch's
+    /// Redis and PostgreSQL write tasks from being scheduled until it finished, serializing the
+    /// pipeline. On threads of their own the OS time-slices them with the writes.
     func assembleSharded(
         _ messages: [KafkaMessage], processors: [TopicPartition: PartitionProcessor],
-        lastSnapshot: inout [TopicPartition: ContinuousClock.Instant], polledAt: ContinuousClock.Instant, shards: Int
-    ) async -> ComputedBatch {
-        guard shards > 1 else { return assemble(messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polledAt) }
+        lastSnapshot: inout [TopicPartition: ContinuousClock.Instant], polledAt: ContinuousClock.Instant,
+        threads: [DedicatedThreadExecutor]
+    ) async throws -> ComputedBatch {
+        let shards = max(1, threads.count)
         var parts = [ShardWork](repeating: ShardWork(), count: shards)
         for message in messages { parts[Int(message.partition) % shards].messages.append(message) }
         for (tp, processor) in processors { parts[Int(tp.partition) % shards].processors[tp] = processor }
         for (tp, instant) in lastSnapshot { parts[Int(tp.partition) % shards].lastSnapshot[tp] = instant }
-        let results = await withTaskGroup(of: ShardWork.self) { group in
-            for part in parts where !part.messages.isEmpty {
+        let assembler = self
+        let results = try await withThrowingTaskGroup(of: ShardWork.self) { group in
+            for (i, part) in parts.enumerated() where !part.messages.isEmpty {
                 group.addTask {
-                    var part = part
-                    part.result = assemble(part.messages, processors: part.processors, lastSnapshot: &part.lastSnapshot, polledAt: polledAt)
-                    return part
+                    try await threads[i].run {
+                        var part = part
+                        part.result = assembler.assemble(part.messages, processors: part.processors, lastSnapshot: &part.lastSnapshot, polledAt: polledAt)
+                        return part
+                    }
                 }
             }
             var done: [ShardWork] = []
-            for await part in group { done.append(part) }
+            for try await part in group { done.append(part) }
             return done
         }
         var merged: ComputedBatch?
@@ -190,14 +232,6 @@ struct BatchAssembler {
             }
         }
         return merged ?? assemble([], processors: processors, lastSnapshot: &lastSnapshot, polledAt: polledAt)
-    }
-
-    static func number(_ value: FeatureValue) -> Double? {
-        switch value {
-        case .number(let x): x
-        case .bool(let b): b ? 1 : 0
-        case .null, .string: nil
-        }
     }
 }
 

@@ -15,8 +15,8 @@ public struct WorkerConfiguration: Sendable {
     public var postgresURL: String
     /// Messages per poll batch; a batch is the unit that becomes durable together.
     public var batchSize: Int = 10_000
-    /// Concurrent parts a batch's computation is split into, by partition (each part uses one
-    /// core; 1 computes on the polling task).
+    /// Concurrent parts a batch's computation is split into, by partition; each part runs on a
+    /// compute thread of its own (one core), off the cooperative pool.
     public var computeShards: Int = 2
     /// Batches written concurrently with the next batch's computation.
     public var maxInFlightBatches: Int = 2

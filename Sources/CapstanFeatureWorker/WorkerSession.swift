@@ -37,9 +37,21 @@ struct WorkerSession {
 
     mutating func loop() async throws {
         let assembler = BatchAssembler(groupID: configuration.groupID, plans: plans, snapshotInterval: configuration.snapshotInterval)
+        // The next batch is polled while this one is computed (the consumer's thread fetches and
+        // copies messages while the pool computes features). A prefetched batch is handled
+        // exactly like a fresh one: its rebalance events first, then its messages.
+        var prefetched: Task<PollResult, any Error>?
+        let threads = (0..<max(1, configuration.computeShards)).map { DedicatedThreadExecutor(name: "capstan.compute.\($0)") }
+        defer { for thread in threads { thread.shutdown() } }
         while !worker.stopRequested {
             let pollStart = ContinuousClock.now
-            let result = try await consumer.poll(maxMessages: configuration.batchSize, timeout: .milliseconds(100))
+            let result: PollResult
+            if let next = prefetched {
+                prefetched = nil
+                result = try await next.value
+            } else {
+                result = try await consumer.poll(maxMessages: configuration.batchSize, timeout: .milliseconds(100))
+            }
             let polled = ContinuousClock.now
             worker.metrics.record { $0.poll += (polled - pollStart).inSeconds }
             for event in result.rebalance {
@@ -52,10 +64,14 @@ struct WorkerSession {
                 try await reapFinished()
                 continue
             }
+            if !worker.stopRequested {
+                let consumer = self.consumer
+                let size = configuration.batchSize
+                prefetched = Task { try await consumer.poll(maxMessages: size, timeout: .milliseconds(100)) }
+            }
             worker.metrics.record { if $0.firstMessagesAt == nil { $0.firstMessagesAt = polled } }
-            let batch = await assembler.assembleSharded(
-                result.messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polled,
-                shards: configuration.computeShards)
+            let batch = try await assembler.assembleSharded(
+                result.messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polled, threads: threads)
             for (tp, next) in batch.commitOffsets { nextOffsets[tp] = next }
             let computed = ContinuousClock.now
             worker.metrics.record {
@@ -66,6 +82,16 @@ struct WorkerSession {
                 $0.batches += 1
             }
             try await submit(batch)
+        }
+        // Stopping: a prefetched batch's messages are left for the next owner (never processed,
+        // never committed), but its rebalance events are completed so the group can move on.
+        if let next = prefetched {
+            for event in try await next.value.rebalance {
+                switch event {
+                case .revoked(let partitions): try await revoke(partitions)
+                case .assigned(let partitions): try await assign(partitions)
+                }
+            }
         }
     }
 

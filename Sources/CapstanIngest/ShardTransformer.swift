@@ -89,17 +89,10 @@ final class ShardTransformer {
                     part.minEventTime = min(part.minEventTime, row.eventTimeMillis)
                     part.maxEventTime = max(part.maxEventTime, row.eventTimeMillis)
                     if offline {
-                        out.beginRow(10)
-                        out.fieldText(viewName)
-                        out.fieldText(row.entity)
-                        out.fieldTimestamp(row.eventTimeMillis)
-                        out.fieldTimestamp(createdMillis)
-                        out.fieldInt32(target.definitionVersion)
-                        out.fieldText(source)
-                        out.fieldInt32(0)
-                        out.fieldInt64(line)
-                        out.fieldNumberArray(row.values, numeric)
-                        out.fieldTextArray(row.values, strings)
+                        out.appendFeatureRow(
+                            view: viewName, entity: row.entity, eventTimeMillis: row.eventTimeMillis, createdMillis: createdMillis,
+                            definitionVersion: target.definitionVersion, source: source, partition: 0, offset: line,
+                            values: row.values, numeric: numeric, strings: strings)
                     }
                     part.rowCount += 1
                     if online {

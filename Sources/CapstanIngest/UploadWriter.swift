@@ -1,5 +1,6 @@
 import CapstanCore
 import CapstanPostgres
+import CapstanStore
 
 /// The COPY stage: writes each shard's encoded rows and rejects as they arrive, and the raw
 /// record segments (one row per batch, once every shard has reported its event-time range),
@@ -22,8 +23,6 @@ struct UploadWriter: Sendable {
     private var segments = CopyBuffer(capacity: 0)
     private var segmentBytes = 0
 
-    static let featureRowsCopy =
-        "COPY capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)"
     static let rejectsCopy = "COPY capstan_upload_rejects (upload_id, line, reason, record) FROM STDIN (FORMAT binary)"
     static let segmentsCopy =
         "COPY capstan_upload_segments (upload_id, view, first_line, last_line, record_count, min_event_ts, max_event_ts, records) FROM STDIN (FORMAT binary)"
@@ -39,7 +38,7 @@ struct UploadWriter: Sendable {
     mutating func write(_ item: UploadPipeline.WriterItem) async throws {
         switch item {
         case .part(let part):
-            if part.rowCount > 0 { _ = try await connection.copyIn(Self.featureRowsCopy, data: part.rows) }
+            if part.rowCount > 0 { _ = try await connection.copyIn(CopyBuffer.featureRowsCopy, data: part.rows) }
             if part.rejectCount > 0 { _ = try await connection.copyIn(Self.rejectsCopy, data: part.rejects) }
             totals.accepted += Int64(part.rowCount)
             totals.rejected += Int64(part.rejectCount)

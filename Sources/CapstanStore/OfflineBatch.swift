@@ -1,5 +1,5 @@
 import CapstanCore
-import CapstanPostgres
+import CapstanFeatures
 
 /// Rows, raw events, offsets and snapshots that become durable together in one transaction.
 ///
@@ -22,7 +22,7 @@ public struct OfflineBatch: Sendable {
     }
 
     public var groupID: String
-    private(set) var featureRows = PostgresCopyBinaryWriter()
+    private(set) var featureRows = CopyBuffer()
     /// Feature rows of batches merged into this one, already finished as COPY payloads.
     private var mergedFeatureRows: [[UInt8]] = []
     private var mergedFeatureRowCount = 0
@@ -33,7 +33,13 @@ public struct OfflineBatch: Sendable {
 
     public init(groupID: String) { self.groupID = groupID }
 
-    public var featureRowCount: Int { featureRows.rowCount + mergedFeatureRowCount }
+    /// Makes room for about `bytes` of feature rows up front (a batch knows roughly how many
+    /// rows it will hold; growing a large buffer step by step copies it again and again).
+    public mutating func reserveFeatureRows(bytes: Int) {
+        if featureRows.rows == 0, bytes > featureRows.count { featureRows = CopyBuffer(capacity: bytes) }
+    }
+
+    public var featureRowCount: Int { featureRows.rows + mergedFeatureRowCount }
     public var rawEventCount: Int { segments.values.reduce(0) { $0 + $1.count } }
     public var isEmpty: Bool { featureRowCount == 0 && segments.isEmpty && nextOffsets.isEmpty && snapshots.isEmpty }
 
@@ -41,8 +47,8 @@ public struct OfflineBatch: Sendable {
     /// commit in one transaction.
     public mutating func merge(_ other: OfflineBatch) {
         var other = other
-        if other.featureRows.rowCount > 0 {
-            mergedFeatureRowCount += other.featureRows.rowCount
+        if other.featureRows.rows > 0 {
+            mergedFeatureRowCount += other.featureRows.rows
             mergedFeatureRows.append(other.featureRows.finish())
         }
         mergedFeatureRows += other.mergedFeatureRows
@@ -53,22 +59,16 @@ public struct OfflineBatch: Sendable {
         snapshots += other.snapshots
     }
 
-    /// Appends one `capstan_feature_rows` row.
+    /// Appends one `capstan_feature_rows` row: the values at `numeric` go to `num`, those at
+    /// `strings` to `txt` (see `CopyBuffer.appendFeatureRow`).
     public mutating func appendFeatureRow(
         view: String, entity: String, eventTimeMillis: Int64, createdMillis: Int64, definitionVersion: Int32,
-        source: String, partition: Int32, offset: Int64, numbers: [Double?], texts: [String?]
+        source: String, partition: Int32, offset: Int64, values: [FeatureValue], numeric: [Int], strings: [Int]
     ) {
-        featureRows.beginRow(fieldCount: 10)
-        featureRows.appendText(view)
-        featureRows.appendText(entity)
-        featureRows.appendTimestamp(epochMillis: eventTimeMillis)
-        featureRows.appendTimestamp(epochMillis: createdMillis)
-        featureRows.appendInt32(definitionVersion)
-        featureRows.appendText(source)
-        featureRows.appendInt32(partition)
-        featureRows.appendInt64(offset)
-        featureRows.appendFloat64Array(numbers)
-        featureRows.appendTextArray(texts)
+        featureRows.appendFeatureRow(
+            view: view, entity: entity, eventTimeMillis: eventTimeMillis, createdMillis: createdMillis,
+            definitionVersion: definitionVersion, source: source, partition: partition, offset: offset,
+            values: values, numeric: numeric, strings: strings)
     }
 
     /// Appends an event to the raw event log segment of its source partition. Events of one
@@ -91,22 +91,22 @@ public struct OfflineBatch: Sendable {
     /// The feature rows as one or more binary COPY payloads.
     mutating func finishedFeatureRows() -> [[UInt8]] {
         var payloads = mergedFeatureRows
-        if featureRows.rowCount > 0 { payloads.append(featureRows.finish()) }
+        if featureRows.rows > 0 { payloads.append(featureRows.finish()) }
         return payloads
     }
     /// The segments as a binary COPY payload for `capstan_raw_segments`.
     func finishedRawSegments() -> [UInt8]? {
         guard !segments.isEmpty else { return nil }
-        var writer = PostgresCopyBinaryWriter()
+        var writer = CopyBuffer(capacity: segments.values.reduce(64) { $0 + $1.byteCount + 64 })
         for (_, segment) in segments.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
-            writer.beginRow(fieldCount: 7)
-            writer.appendText(segment.source)
-            writer.appendInt32(segment.partition)
-            writer.appendInt64(segment.firstOffset)
-            writer.appendInt64(segment.lastOffset)
-            writer.appendInt32(Int32(segment.count))
-            writer.appendTimestamp(epochMillis: receivedMillis)
-            writer.appendBytes(segment.bytes)
+            writer.beginRow(7)
+            writer.fieldText(segment.source)
+            writer.fieldInt32(segment.partition)
+            writer.fieldInt64(segment.firstOffset)
+            writer.fieldInt64(segment.lastOffset)
+            writer.fieldInt32(Int32(segment.count))
+            writer.fieldTimestamp(receivedMillis)
+            segment.withBytes { writer.fieldBytes($0) }
         }
         return writer.finish()
     }

@@ -130,9 +130,7 @@ public final class OfflineStore: Sendable {
         try await pool.withConnection { connection in
             try await connection.transaction { conn in
                 for rows in rows {
-                    _ = try conn.copyIn(
-                        "COPY capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)",
-                        data: rows)
+                    _ = try conn.copyIn(CopyBuffer.featureRowsCopy, data: rows)
                 }
                 if let raw {
                     _ = try conn.copyIn(

@@ -13,26 +13,36 @@ public struct RawSegmentBuilder: Sendable {
     public private(set) var firstOffset: Int64 = -1
     public private(set) var lastOffset: Int64 = -1
     public private(set) var count: Int = 0
-    public private(set) var bytes: [UInt8] = []
+    private var sink = ByteSink(capacity: 4096)
 
     public init(source: String, partition: Int32) {
         self.source = source
         self.partition = partition
     }
 
+    /// The encoded entries (a copy).
+    public var bytes: [UInt8] { sink.bytes() }
+    public var byteCount: Int { sink.count }
+
+    /// Calls `body` with the encoded entries, without copying them.
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try sink.withBytes(body)
+    }
+
     public mutating func append(offset: Int64, key: [UInt8]?, payload: [UInt8]) {
+        if !isKnownUniquelyReferenced(&sink) { sink = sink.copy() }
         if count == 0 { firstOffset = offset }
         lastOffset = offset
         count += 1
-        withUnsafeBytes(of: offset.littleEndian) { bytes.append(contentsOf: $0) }
+        sink.store(offset.littleEndian)
         if let key {
-            withUnsafeBytes(of: Int32(key.count).littleEndian) { bytes.append(contentsOf: $0) }
-            bytes.append(contentsOf: key)
+            sink.store(Int32(key.count).littleEndian)
+            sink.append(key)
         } else {
-            withUnsafeBytes(of: Int32(-1).littleEndian) { bytes.append(contentsOf: $0) }
+            sink.store(Int32(-1).littleEndian)
         }
-        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: payload)
+        sink.store(UInt32(payload.count).littleEndian)
+        sink.append(payload)
     }
 }
 

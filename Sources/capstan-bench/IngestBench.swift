@@ -30,6 +30,15 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "FeatureView manifests.")
     var views: [String] = ["examples/featureviews.yaml"]
 
+    @Option(name: .customLong("consumer-property"), help: "Extra librdkafka consumer property for the worker (key=value), repeatable.")
+    var consumerProperty: [String] = []
+
+    @Option(help: "Concurrent compute parts per batch.")
+    var computeShards: Int?
+
+    @Option(help: "Batches being written while the next one is computed.")
+    var maxInFlight: Int?
+
     @Option(help: "Working directory for the embedded servers.")
     var directory: String = ".capstan/bench-ingest"
 
@@ -67,6 +76,12 @@ struct IngestBench: AsyncParsableCommand {
         config.createDeadLetterTopics = false  // the stack created them
         config.consumerProperties.merge(stack.consumerProperties) { $1 }
         config.batchSize = batchSize
+        for pair in consumerProperty {
+            guard let eq = pair.firstIndex(of: "=") else { throw ValidationError("--consumer-property wants key=value, got '\(pair)'") }
+            config.consumerProperties[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+        }
+        if let computeShards { config.computeShards = computeShards }
+        if let maxInFlight { config.maxInFlightBatches = maxInFlight }
         config.snapshotInterval = .seconds(3600)
         let worker = FeatureWorker(configuration: config, logger: logger)
         let started = ContinuousClock.now

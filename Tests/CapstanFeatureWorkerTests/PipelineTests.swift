@@ -125,6 +125,7 @@ struct PipelineTests {
         let db = try await TestStack.shared.freshDatabase()
         let dir = NSTemporaryDirectory() + "capstan-kill-\(prefix)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        ChildProcess.removeAtExit(dir)
         let viewsFile = dir + "/views.yaml"
         try Self.encodeViews(views).write(toFile: viewsFile, atomically: true, encoding: .utf8)
         let group = "g-\(topic)"

@@ -22,6 +22,7 @@ actor TestStack {
     func get() async throws -> EmbeddedStack {
         if let stack { return stack }
         let dir = NSTemporaryDirectory() + "capstan-worker-tests-\(getpid())"
+        ChildProcess.removeAtExit(dir)
         let started = try await EmbeddedStack.start(directory: dir, kafkaBrokers: nil, mockBrokers: 3, logger: logger)
         stack = started
         return started

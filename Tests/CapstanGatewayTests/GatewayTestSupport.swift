@@ -25,7 +25,9 @@ actor GatewayTestServers {
     func redisServer() async throws -> EmbeddedRedis {
         if let redis { return try await redis.value }
         let starting = Task {
-            try await EmbeddedRedis.start(directory: NSTemporaryDirectory() + "capstan-gateway-tests-\(getpid())", logger: testLogger)
+            let dir = NSTemporaryDirectory() + "capstan-gateway-tests-\(getpid())"
+            ChildProcess.removeAtExit(dir)
+            return try await EmbeddedRedis.start(directory: dir, logger: testLogger)
         }
         redis = starting
         return try await starting.value

@@ -30,6 +30,7 @@ actor IngestStack {
             let logger = self.logger
             starting = Task {
                 let dir = NSTemporaryDirectory() + "capstan-ingest-tests-\(getpid())"
+                ChildProcess.removeAtExit(dir)
                 // The parent must be traversable by the PostgreSQL server user (created before the
                 // servers' own 0700 directories).
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

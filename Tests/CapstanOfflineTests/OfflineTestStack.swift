@@ -27,6 +27,7 @@ actor OfflineTestStack {
         let logger = self.logger
         let task = Task {
             let dir = NSTemporaryDirectory() + "capstan-offline-tests-\(getpid())"
+            ChildProcess.removeAtExit(dir)
             let r = try await EmbeddedRedis.start(directory: dir + "/redis", logger: logger)
             let p = try await EmbeddedPostgres.start(directory: dir + "/postgres", logger: logger)
             return (p, r)

@@ -16,9 +16,10 @@ struct RowWriter {
 
     mutating func add(view: String, version: Int32, entity: String, event: Int64, created: Int64, numbers: [Double?], texts: [String?], csvValues: [String]) {
         offset += 1
+        let values = numbers.map { $0.map(FeatureValue.number) ?? .null } + texts.map { $0.map(FeatureValue.string) ?? .null }
         batch.appendFeatureRow(
             view: view, entity: entity, eventTimeMillis: event, createdMillis: created, definitionVersion: version, source: "kafka:events",
-            partition: 0, offset: offset, numbers: numbers, texts: texts)
+            partition: 0, offset: offset, values: values, numeric: Array(numbers.indices), strings: Array(numbers.count..<values.count))
         csv += "\(view),\(version),\(entity),\(event),\(created * 1000),\(offset),\(csvValues.joined(separator: ","))\n"
     }
 }

@@ -38,8 +38,12 @@ struct ServingModels: Sendable {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Python")
     }
 
+    /// Removed when the test process exits.
+    private static let modelsDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-serving-models-\(getpid())")
+
     private static func build() throws -> ServingModels {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-serving-\(UUID().uuidString)")
+        atexit { try? FileManager.default.removeItem(at: ServingModels.modelsDirectory) }
+        let directory = modelsDirectory
         let (status, output) = try runProcess(
             "/usr/bin/env", ["python3", pythonDirectory.appendingPathComponent("serving_models.py").path, "train", directory.path])
         guard status == 0 else {

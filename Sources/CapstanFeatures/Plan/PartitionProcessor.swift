@@ -1,3 +1,4 @@
+import CapstanAPI
 import CapstanCore
 
 /// Evaluates a `FeaturePlan` over the events of one source partition, keeping the window state
@@ -26,6 +27,10 @@ public final class PartitionProcessor {
     struct ViewHot {
         var entityField: Int
         var eventTimeSlot: Int
+        var eventTimeField: Int
+        var eventTimeFormat: EventTimeSpec.Format
+        var declaredFields: [Int]
+        var requiredFields: [Int]
         var lateness: Int64
         var windows: [WindowDefinition]
         var featureSlots: [Int]
@@ -63,8 +68,9 @@ public final class PartitionProcessor {
         entityIndex = [Int](repeating: -1, count: plan.views.count)
         steps = plan.steps
         hot = plan.views.map {
-            ViewHot(entityField: $0.entityField, eventTimeSlot: $0.eventTimeSlot, lateness: $0.allowedLatenessMillis,
-                    windows: $0.windows, featureSlots: $0.features.map(\.slot))
+            ViewHot(entityField: $0.entityField, eventTimeSlot: $0.eventTimeSlot, eventTimeField: $0.eventTimeField,
+                    eventTimeFormat: $0.eventTimeFormat, declaredFields: $0.declaredFields, requiredFields: $0.requiredFields,
+                    lateness: $0.allowedLatenessMillis, windows: $0.windows, featureSlots: $0.features.map(\.slot))
         }
         states = plan.views.map { ViewState(windowCount: $0.windows.count) }
     }
@@ -213,21 +219,20 @@ public final class PartitionProcessor {
     }
 
     private func validate(_ v: Int) -> String? {
-        let view = plan.views[v]
-        for f in view.declaredFields {
+        for f in hot[v].declaredFields {
             if let error = fieldErrors[f] { return error }
         }
-        for f in view.requiredFields where slots[f].isNull {
+        for f in hot[v].requiredFields where slots[f].isNull {
             return fieldValues[f] == .missing ? "missing required field '\(plan.fields[f].name)'" : "required field '\(plan.fields[f].name)' is null"
         }
-        let raw = fieldValues[view.eventTimeField]
+        let raw = fieldValues[hot[v].eventTimeField]
         let ms: Int64?
-        switch (view.eventTimeFormat, raw) {
+        switch (hot[v].eventTimeFormat, raw) {
         case (.auto, .number(let x)), (.epochMillis, .number(let x)): ms = Self.exactMillis(x)
         case (.epochSeconds, .number(let x)): ms = Self.exactMillis(x * 1000)
         case (.auto, .string), (.rfc3339, .string):
             // The field is a timestamp or string; a timestamp field was parsed by loadFields.
-            if case .number(let parsed) = slots[view.eventTimeField] {
+            if case .number(let parsed) = slots[hot[v].eventTimeField] {
                 ms = Int64(parsed)
             } else if case .string(let s) = raw {
                 ms = Timestamps.parseRFC3339(s)
@@ -237,11 +242,11 @@ public final class PartitionProcessor {
         default: ms = nil
         }
         guard let ms else {
-            return "event time field '\(plan.fields[view.eventTimeField].name)' cannot be read as \(view.eventTimeFormat.rawValue): \(Self.describe(raw))"
+            return "event time field '\(plan.fields[hot[v].eventTimeField].name)' cannot be read as \(hot[v].eventTimeFormat.rawValue): \(Self.describe(raw))"
         }
-        slots[view.eventTimeSlot] = .number(Double(ms))
-        if case .number(let x) = slots[view.entityField], !x.isFinite {
-            return "entity field '\(plan.fields[view.entityField].name)' is not a finite number"
+        slots[hot[v].eventTimeSlot] = .number(Double(ms))
+        if case .number(let x) = slots[hot[v].entityField], !x.isFinite {
+            return "entity field '\(plan.fields[hot[v].entityField].name)' is not a finite number"
         }
         return nil
     }

@@ -1,13 +1,17 @@
 import CapstanFeatures
 
-/// Binary COPY payloads written straight from computed rows, without per-row arrays: the
-/// upload's hot path encodes `capstan_feature_rows` (10 columns, two arrays) for every record.
-struct CopyBuffer {
+/// A binary COPY payload written straight from computed rows, without per-row arrays. The
+/// streaming worker and the upload pipeline both encode every `capstan_feature_rows` row (10
+/// columns, two arrays) through `appendFeatureRow`; other tables use the field methods.
+///
+/// A value type: a copy taken between rows is independent of the original (the storage is
+/// copied on the first write after the copy).
+public struct CopyBuffer: Sendable {
     private var storage: ByteSink
-    private(set) var rows = 0
+    public private(set) var rows = 0
     static let epochOffsetMillis: Int64 = 946_684_800_000
 
-    init(capacity: Int) {
+    public init(capacity: Int = 0) {
         storage = ByteSink(capacity: max(64, capacity))
         storage.append(Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
         int32(0)
@@ -15,34 +19,64 @@ struct CopyBuffer {
     }
 
     /// Bytes written so far.
-    var count: Int { storage.count }
+    public var count: Int { storage.count }
+
+    /// The COPY statement for payloads of `appendFeatureRow` rows.
+    public static let featureRowsCopy =
+        "COPY capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)"
+
+    /// Appends one `capstan_feature_rows` row: the values at `numeric` as `num` (numbers;
+    /// booleans as 1/0; others NULL) and those at `strings` as `txt`.
+    public mutating func appendFeatureRow(
+        view: String, entity: String, eventTimeMillis: Int64, createdMillis: Int64, definitionVersion: Int32,
+        source: String, partition: Int32, offset: Int64, values: [FeatureValue], numeric: [Int], strings: [Int]
+    ) {
+        beginRow(10)
+        fieldText(view)
+        fieldText(entity)
+        fieldTimestamp(eventTimeMillis)
+        fieldTimestamp(createdMillis)
+        fieldInt32(definitionVersion)
+        fieldText(source)
+        fieldInt32(partition)
+        fieldInt64(offset)
+        fieldNumberArray(values, numeric)
+        fieldTextArray(values, strings)
+    }
 
     @inline(__always) mutating func int16(_ v: Int16) { storage.store(v.bigEndian) }
     @inline(__always) mutating func int32(_ v: Int32) { storage.store(v.bigEndian) }
     @inline(__always) mutating func int64(_ v: Int64) { storage.store(v.bigEndian) }
 
-    mutating func beginRow(_ fields: Int16) {
+    /// Starts a row of `fields` columns.
+    public mutating func beginRow(_ fields: Int16) {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
         int16(fields)
         rows += 1
     }
-    mutating func fieldInt32(_ v: Int32) { int32(4); int32(v) }
-    mutating func fieldInt64(_ v: Int64) { int32(8); int64(v) }
-    mutating func fieldTimestamp(_ millis: Int64) {
+    public mutating func fieldInt32(_ v: Int32) { int32(4); int32(v) }
+    public mutating func fieldInt64(_ v: Int64) { int32(8); int64(v) }
+    /// `timestamptz` from Unix epoch milliseconds.
+    public mutating func fieldTimestamp(_ millis: Int64) {
         int32(8)
         let (shifted, o1) = millis.subtractingReportingOverflow(Self.epochOffsetMillis)
         let (micros, o2) = shifted.multipliedReportingOverflow(by: 1000)
         int64(o1 || o2 ? (millis < 0 ? Int64.min : Int64.max) : micros)
     }
-    mutating func fieldNull() { int32(-1) }
-    mutating func fieldBytes(_ raw: [UInt8]) {
+    public mutating func fieldNull() { int32(-1) }
+    public mutating func fieldBytes(_ raw: [UInt8]) {
         int32(Int32(raw.count))
         storage.append(raw)
     }
-    mutating func fieldBytes(_ raw: ArraySlice<UInt8>) {
+    public mutating func fieldBytes(_ raw: ArraySlice<UInt8>) {
         int32(Int32(raw.count))
         storage.append(raw)
     }
-    mutating func fieldText(_ text: String) {
+    public mutating func fieldBytes(_ raw: UnsafeRawBufferPointer) {
+        int32(Int32(raw.count))
+        storage.append(raw)
+    }
+    public mutating func fieldText(_ text: String) {
         var text = text
         text.withUTF8 { utf8 in
             int32(Int32(utf8.count))
@@ -50,14 +84,14 @@ struct CopyBuffer {
         }
     }
     /// Text from raw bytes, made valid for a PostgreSQL text column (UTF-8 repaired, NUL removed).
-    mutating func fieldSafeText(_ raw: UnsafeBufferPointer<UInt8>) {
+    public mutating func fieldSafeText(_ raw: UnsafeBufferPointer<UInt8>) {
         var text = String(decoding: raw, as: UTF8.self)
         if text.utf8.contains(0) { text = String(text.unicodeScalars.filter { $0 != "\0" }.map(Character.init)) }
         fieldText(text)
     }
 
     /// `double precision[]` of the given values (numbers; booleans as 1/0; others NULL).
-    mutating func fieldNumberArray(_ values: [FeatureValue], _ indices: [Int]) {
+    public mutating func fieldNumberArray(_ values: [FeatureValue], _ indices: [Int]) {
         let lengthAt = storage.count
         int32(0)
         let start = storage.count
@@ -86,7 +120,7 @@ struct CopyBuffer {
     }
 
     /// `text[]` of the given values (strings; others NULL).
-    mutating func fieldTextArray(_ values: [FeatureValue], _ indices: [Int]) {
+    public mutating func fieldTextArray(_ values: [FeatureValue], _ indices: [Int]) {
         let lengthAt = storage.count
         int32(0)
         let start = storage.count
@@ -110,7 +144,8 @@ struct CopyBuffer {
     }
 
     /// The payload with its trailer.
-    mutating func finish() -> [UInt8] {
+    public mutating func finish() -> [UInt8] {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
         int16(-1)
         return storage.bytes()
     }
@@ -118,10 +153,10 @@ struct CopyBuffer {
 
 /// A growable byte buffer written through a raw pointer: the COPY encoders append a 2-, 4- or
 /// 8-byte integer per field, and `Array.append(contentsOf:)` costs a generic call and a capacity
-/// check per call (it was ~4 % of the upload gateway's CPU). Copy-on-write is not needed: a
-/// `CopyBuffer` is built by one owner and handed over only as the `[UInt8]` of `bytes()`.
-// @unchecked Sendable: a buffer has one owner at a time (a shard's transform, the writer's
-// segment batch); it moves between tasks only with that owner.
+/// check per call (it was ~4 % of the upload gateway's CPU). The value types that hold one
+/// (`CopyBuffer`, `RawSegmentBuilder`) copy it before writing when it is shared.
+// @unchecked Sendable: only written through a holder that made it unique first, so a shared
+// sink is only ever read.
 final class ByteSink: @unchecked Sendable {
     private var base: UnsafeMutableRawPointer
     private var capacity: Int
@@ -174,5 +209,17 @@ final class ByteSink: @unchecked Sendable {
     /// A copy of the bytes written.
     func bytes() -> [UInt8] {
         [UInt8](UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    /// Calls `body` with the bytes written (valid only during the call).
+    func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    /// An independent sink with the same bytes.
+    func copy() -> ByteSink {
+        let other = ByteSink(capacity: max(64, count))
+        withBytes { other.append($0) }
+        return other
     }
 }
