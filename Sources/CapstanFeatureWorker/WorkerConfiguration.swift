@@ -18,6 +18,10 @@ public struct WorkerConfiguration: Sendable {
     /// Concurrent parts a batch's computation is split into, by partition; each part runs on a
     /// compute thread of its own (one core), off the cooperative pool.
     public var computeShards: Int = 2
+    /// How long a poll keeps filling a batch once its first message is in (fuller batches
+    /// mean fewer online writes per event: each entity is written once per batch). Adds at
+    /// most this much to an event's latency.
+    public var pollFill: Duration = .milliseconds(20)
     /// Batches written concurrently with the next batch's computation.
     public var maxInFlightBatches: Int = 2
     /// How often each partition's window state is snapshotted with its offset.

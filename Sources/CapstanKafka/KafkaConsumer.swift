@@ -92,22 +92,30 @@ public actor KafkaConsumer {
 
     /// Waits up to `timeout` for records and rebalance events and returns up to `maxMessages`
     /// records. Returns early when a rebalance event occurs.
-    public func poll(maxMessages: Int, timeout: Duration) throws -> PollResult {
+    ///
+    /// Once a record has arrived, the poll keeps collecting for up to `fill` more while fewer
+    /// than `maxMessages` are in hand (zero: return as soon as nothing more is buffered locally).
+    /// A consumer that processes in batches gets fuller batches from a short `fill`: the local
+    /// queue runs dry between fetch responses long before a backlog is consumed.
+    public func poll(maxMessages: Int, timeout: Duration, fill: Duration = .zero) throws -> PollResult {
         let rk = try handle()
         guard maxMessages > 0 else {
             throw CapstanError(.invalidArgument, "Kafka consumer: maxMessages must be positive, got \(maxMessages)")
         }
         var result = PollResult()
         let deadline = ContinuousClock.now + timeout
+        var fillDeadline: ContinuousClock.Instant?
         while result.messages.count < maxMessages {
-            let wait = result.messages.isEmpty ? max(.zero, deadline - .now).rdTimeoutMillis : 0
+            let until = fillDeadline ?? deadline
+            let wait = max(.zero, until - .now).rdTimeoutMillis
             let message = rd_kafka_consumer_poll(rk, wait)
             defer { if let message { rd_kafka_message_destroy(message) } }
             applyRebalanceEvents(into: &result)
             if let message {
                 try accept(message, into: &result)
+                if fillDeadline == nil, !result.messages.isEmpty { fillDeadline = .now + fill }
             }
-            if !result.rebalance.isEmpty || (message == nil && (wait == 0 || ContinuousClock.now >= deadline)) {
+            if !result.rebalance.isEmpty || (message == nil && (wait == 0 || ContinuousClock.now >= until)) {
                 break
             }
         }

@@ -100,6 +100,23 @@ public actor PostgresConnection {
     /// rolls the transaction back); retry the whole transaction. If the connection is lost during
     /// `COMMIT` itself the outcome is unknown and the error says so.
     public func transaction<T: Sendable>(_ body: @Sendable (isolated PostgresConnection) throws -> T) async throws -> T {
+        try await transaction({ _ in }, awaiting: {}, then: body)
+    }
+
+    /// A transaction in two parts with a wait in between: runs `first`, awaits `gate` (which
+    /// runs elsewhere: the connection's thread is free meanwhile), then runs `then` and commits.
+    /// Rolls back and rethrows when any of the three throws.
+    ///
+    /// For work whose commit must wait for something else to become durable while its bulk
+    /// can already be sent (the feature worker copies a batch's rows while the batch's online
+    /// write is still running, and commits the batch's offsets only after it). The caller must
+    /// own the connection for the whole call (as `PostgresPool.withConnection` gives it), since
+    /// nothing else may use it while the transaction waits.
+    public func transaction<T: Sendable>(
+        _ first: @Sendable (isolated PostgresConnection) throws -> Void,
+        awaiting gate: @Sendable () async throws -> Void,
+        then second: @Sendable (isolated PostgresConnection) throws -> T
+    ) async throws -> T {
         guard !inTransaction, !serverTransactionOpen() else {
             throw CapstanError(
                 .invalidArgument,
@@ -110,7 +127,9 @@ public actor PostgresConnection {
         defer { inTransaction = false }
         let value: T
         do {
-            value = try body(self)
+            try first(self)
+            try await gate()
+            value = try second(self)
         } catch {
             rollback()
             throw error

@@ -120,7 +120,12 @@ public final class OfflineStore: Sendable {
 
     /// Makes a batch durable in one transaction: feature rows and raw events by binary COPY,
     /// next offsets (never moved backwards) and window snapshots.
-    public func commit(_ batch: OfflineBatch) async throws {
+    ///
+    /// `beforeCommit` is awaited after the rows are copied and before the offsets are written
+    /// and the transaction commits: the bulk of the work reaches PostgreSQL while whatever must
+    /// be durable first (the batch's online write, the previous batch's commit) finishes. If it
+    /// throws, the transaction is rolled back and the error rethrown.
+    public func commit(_ batch: OfflineBatch, beforeCommit: @escaping @Sendable () async throws -> Void = {}) async throws {
         var batch = batch
         let rows = batch.finishedFeatureRows()
         let raw = batch.finishedRawSegments()
@@ -137,6 +142,9 @@ public final class OfflineStore: Sendable {
                         "COPY capstan_raw_segments (source, partition, first_offset, last_offset, event_count, received_ts, events) FROM STDIN (FORMAT binary)",
                         data: raw)
                 }
+            } awaiting: {
+                try await beforeCommit()
+            } then: { conn in
                 for (position, next) in offsets {
                     _ = try conn.query(
                         """

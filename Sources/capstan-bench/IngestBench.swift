@@ -39,6 +39,9 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Batches being written while the next one is computed.")
     var maxInFlight: Int?
 
+    @Option(help: "Milliseconds a poll keeps filling a batch after its first message.")
+    var pollFillMs: Int?
+
     @Option(help: "Working directory for the embedded servers.")
     var directory: String = ".capstan/bench-ingest"
 
@@ -82,6 +85,7 @@ struct IngestBench: AsyncParsableCommand {
         }
         if let computeShards { config.computeShards = computeShards }
         if let maxInFlight { config.maxInFlightBatches = maxInFlight }
+        if let pollFillMs { config.pollFill = .milliseconds(pollFillMs) }
         config.snapshotInterval = .seconds(3600)
         let worker = FeatureWorker(configuration: config, logger: logger)
         let started = ContinuousClock.now

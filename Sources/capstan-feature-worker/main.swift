@@ -44,6 +44,9 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
     @Option(help: "Concurrent parts each batch's computation is split into, by partition.")
     var computeShards: Int = 2
 
+    @Option(help: "Milliseconds a poll keeps filling a batch after its first message.")
+    var pollFillMs: Int = 20
+
     @Option(help: "Seconds between window-state snapshots per partition.")
     var snapshotSeconds: Int = 60
 
@@ -83,6 +86,7 @@ struct FeatureWorkerCommand: AsyncParsableCommand {
         config.batchSize = batchSize
         config.snapshotInterval = .seconds(snapshotSeconds)
         config.computeShards = max(1, computeShards)
+        config.pollFill = .milliseconds(max(0, pollFillMs))
         config.createDeadLetterTopics = createDeadLetterTopics
         config.consumerProperties.merge(try parse(consumerProperty, "--consumer-property")) { $1 }
         _ = try FeatureWorker.compilePlans(config)  // fail fast with the spec error

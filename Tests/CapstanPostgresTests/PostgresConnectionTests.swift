@@ -99,6 +99,38 @@ struct PostgresConnectionTests {
         await conn.close()
     }
 
+    @Test func twoPartTransactionCommitsAfterTheGateAndRollsBackWhenItThrows() async throws {
+        let conn = try await TestCluster.connect()
+        let table = TestCluster.uniqueName("txgate")
+        try await conn.execute("CREATE TABLE \(table) (n int)")
+        let other = try await TestCluster.connect()
+        // While the gate waits, the first part's rows are not visible to anyone else.
+        let seenDuringGate = try await conn.transaction { c in
+            _ = try c.query("INSERT INTO \(table) VALUES (1), (2)")
+        } awaiting: {
+            let count = try await other.query("SELECT count(*) AS c FROM \(table)")[0].int64("c")
+            #expect(count == 0)
+        } then: { c in
+            _ = try c.query("INSERT INTO \(table) VALUES (3)")
+            return try c.query("SELECT count(*) AS c FROM \(table)")[0].int64("c")
+        }
+        #expect(seenDuringGate == 3)
+        #expect(try await other.query("SELECT sum(n) AS s FROM \(table)")[0].int64("s") == 6)
+
+        await #expect(throws: BodyFailed()) {
+            try await conn.transaction { c in
+                _ = try c.query("INSERT INTO \(table) VALUES (100)")
+            } awaiting: {
+                throw BodyFailed()
+            } then: { c in
+                _ = try c.query("INSERT INTO \(table) VALUES (1000)")
+            }
+        }
+        #expect(try await other.query("SELECT sum(n) AS s FROM \(table)")[0].int64("s") == 6)
+        await other.close()
+        await conn.close()
+    }
+
     @Test func transactionWithACaughtStatementErrorIsNotCommitted() async throws {
         let conn = try await TestCluster.connect()
         let table = TestCluster.uniqueName("txcaught")
