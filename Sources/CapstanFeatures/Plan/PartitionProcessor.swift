@@ -19,9 +19,31 @@ public final class PartitionProcessor {
     private var rejected: [String?]
     private var entities: [String]
     private var entityIndex: [Int]
-    private let steps: [FeaturePlan.Step]
+    private let steps: [HotStep]
     private let hot: [ViewHot]
     var states: [ViewState]
+
+    /// A plan step flattened for the hot loop: reading a field of an array element borrows it,
+    /// where binding an enum case's payload copies it (retaining each compiled expression's
+    /// closure and text, for every step of every event).
+    struct HotStep {
+        var isWindow: Bool
+        var view: Int
+        var window: Int
+        var slot: Int
+        var expression: CompiledExpression?
+        var of: CompiledExpression?
+        var filter: CompiledExpression?
+
+        init(_ step: FeaturePlan.Step) {
+            switch step {
+            case .expression(let v, let slot, let expr):
+                (isWindow, view, window, self.slot, expression, of, filter) = (false, v, 0, slot, expr, nil, nil)
+            case .window(let v, let w, let slot, let of, let filter):
+                (isWindow, view, window, self.slot, expression, self.of, self.filter) = (true, v, w, slot, nil, of, filter)
+            }
+        }
+    }
 
     /// Per-view facts the hot loop reads (no strings, no nested specs).
     struct ViewHot {
@@ -66,7 +88,7 @@ public final class PartitionProcessor {
         rejected = [String?](repeating: nil, count: plan.views.count)
         entities = [String](repeating: "", count: plan.views.count)
         entityIndex = [Int](repeating: -1, count: plan.views.count)
-        steps = plan.steps
+        steps = plan.steps.map(HotStep.init)
         hot = plan.views.map {
             ViewHot(entityField: $0.entityField, eventTimeSlot: $0.eventTimeSlot, eventTimeField: $0.eventTimeField,
                     eventTimeFormat: $0.eventTimeFormat, declaredFields: $0.declaredFields, requiredFields: $0.requiredFields,
@@ -139,21 +161,23 @@ public final class PartitionProcessor {
 
         slots.withUnsafeMutableBufferPointer { buffer in
             let readable = UnsafeBufferPointer(buffer)
-            for step in steps {
-                switch step {
-                case .expression(let v, let slot, let expr):
+            steps.withUnsafeBufferPointer { steps in
+                for i in steps.indices {
+                    let v = steps[i].view
                     guard rejected[v] == nil else { continue }
-                    buffer[slot] = expr.evaluate(readable)
-                case .window(let v, let w, let slot, let of, let filter):
-                    guard rejected[v] == nil else { continue }
+                    if !steps[i].isWindow {
+                        buffer[steps[i].slot] = steps[i].expression!.evaluate(readable)
+                        continue
+                    }
+                    let w = steps[i].window
                     let ts = Int64(buffer[hot[v].eventTimeSlot].number ?? 0)
-                    let passes = filter.map { $0.evaluate(readable) == .bool(true) } ?? true
-                    let value = of?.evaluate(readable) ?? .null
+                    let passes = steps[i].filter == nil || steps[i].filter!.evaluate(readable) == .bool(true)
+                    let value = steps[i].of == nil ? FeatureValue.null : steps[i].of!.evaluate(readable)
                     let def = hot[v].windows[w]
                     let state = states[v]
                     let at = entityIndex[v] * state.windowCount + w
                     if passes { _ = state.windows[at].add(ts: ts, value: value, def) } else { _ = state.windows[at].observe(ts: ts, def) }
-                    buffer[slot] = state.windows[at].aggregate(asOf: ts, def)
+                    buffer[steps[i].slot] = state.windows[at].aggregate(asOf: ts, def)
                 }
             }
         }
