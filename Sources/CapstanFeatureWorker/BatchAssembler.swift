@@ -97,8 +97,17 @@ struct BatchAssembler {
         // The partition of the previous message: Kafka hands out a partition's messages in runs,
         // so the lookups below happen once per run, not once per message.
         var current: (tp: TopicPartition, processor: PartitionProcessor, newest: Int)?
+        // The next offset of the current run's partition, recorded when the run ends.
+        var runNext: Int64?
+        func endRun() {
+            guard let tp = current?.tp, let next = runNext else { return }
+            commitOffsets[tp] = max(commitOffsets[tp] ?? next, next)
+            offline.advance(.init(topic: tp.topic, partition: tp.partition), to: next)
+            runNext = nil
+        }
         for message in messages {
             if current == nil || current!.tp.partition != message.partition || current!.tp.topic != message.topic {
+                endRun()
                 current = nil
                 guard let topicPlan = plans[message.topic] else { continue }
                 let tp = TopicPartition(topic: message.topic, partition: message.partition)
@@ -122,7 +131,7 @@ struct BatchAssembler {
                 }
                 current = (tp, processor, index)
             }
-            let (tp, processor, newestAt) = current!
+            let (_, processor, newestAt) = current!
             rows.removeAll(keepingCapacity: true)
             let rejection = message.value.withUnsafeBytes { processor.process($0, rows: &rows) }
             offline.appendRawEvent(
@@ -150,9 +159,9 @@ struct BatchAssembler {
                     ]))
             }
             if rejection == nil || rejection!.views.count < views.count { processed += 1 }
-            offline.advance(.init(topic: message.topic, partition: message.partition), to: message.offset + 1)
-            commitOffsets[tp] = message.offset + 1
+            runNext = message.offset + 1
         }
+        endRun()
         for (tp, next) in commitOffsets {
             guard let processor = processors[tp] else { continue }
             if let last = lastSnapshot[tp], polledAt - last < snapshotInterval { continue }

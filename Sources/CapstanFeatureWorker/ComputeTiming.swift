@@ -18,7 +18,9 @@ public enum ComputeTiming {
             groupID: "bench", plans: [topic: TopicPlan(topic: topic, plan: plan, versions: plan.views.map { _ in 1 })],
             snapshotInterval: .seconds(3600))
         var processors: [TopicPartition: PartitionProcessor] = [:]
-        for m in messages { processors[TopicPartition(topic: m.topic, partition: m.partition)] = PartitionProcessor(plan: plan) }
+        for m in messages where processors[TopicPartition(topic: m.topic, partition: m.partition)] == nil {
+            processors[TopicPartition(topic: m.topic, partition: m.partition)] = PartitionProcessor(plan: plan)
+        }
         var last: [TopicPartition: ContinuousClock.Instant] = [:]
         for tp in processors.keys { last[tp] = .now }
         let assembleStart = ContinuousClock.now
