@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// An in-process HTTP server that behaves like the Kubernetes API for what an operator and
@@ -68,6 +69,8 @@ public final class KubeAPIServer: Sendable {
         var hub = WatchHub()
         var failures: [InjectedFailure] = []
         var requests = 0
+        /// Set by `stop()`: new watches end at once, so a graceful shutdown is not held open.
+        var stopping = false
     }
 
     public let configuration: Configuration
@@ -76,6 +79,7 @@ public final class KubeAPIServer: Sendable {
     private let boundPort = Mutex<Int?>(nil)
     private let portWaiters = Mutex<[CheckedContinuation<Int, any Error>]>([])
     private let runTask = Mutex<Task<Void, any Error>?>(nil)
+    private let serving = Mutex<ServiceGroup?>(nil)
 
     public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "capstan.apiserver")) {
         self.configuration = configuration
@@ -100,8 +104,15 @@ public final class KubeAPIServer: Sendable {
                 for waiter in waiters { waiter.resume(returning: port) }
             },
             logger: logger)
+        // The application runs in a service group so that `stop()` can shut it down gracefully:
+        // cancelling a Hummingbird server while it has accepted a connection that its accept
+        // loop has not taken yet traps in NIO ("Deinited NIOAsyncWriter without calling
+        // finish()"); a graceful shutdown closes the listener and serves what was accepted.
+        let services = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        serving.withLock { $0 = services }
+        defer { serving.withLock { $0 = nil } }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            group.addTask { try await services.run() }
             group.addTask { [self] in
                 while !Task.isCancelled {
                     try await Task.sleep(for: configuration.bookmarkInterval)
@@ -132,12 +143,26 @@ public final class KubeAPIServer: Sendable {
         return try await waitForPort()
     }
 
-    /// Stops a server started with `start()`.
+    /// Stops a server started with `start()`: ends the watches, stops accepting connections,
+    /// serves the requests already accepted, then returns. Gives up waiting after 10 s and
+    /// cancels.
     public func stop() async {
         guard let task = runTask.withLock({ $0 }) else { return }
-        task.cancel()
+        state.withLock { $0.stopping = true }
+        endWatches()
+        if let services = serving.withLock({ $0 }) {
+            await services.triggerGracefulShutdown()
+        } else {
+            task.cancel()
+        }
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(10))
+            task.cancel()
+        }
         _ = try? await task.value
+        deadline.cancel()
         runTask.withLock { $0 = nil }
+        state.withLock { $0.stopping = false }
     }
 
     /// The port once the server listens.

@@ -233,6 +233,7 @@ extension KubeAPIServer {
         let subscriber = WatchHub.Subscriber(
             group: group, namespace: namespace, labels: labels, fields: fields, bookmarks: bookmarks && table == nil, table: table, continuation: continuation)
         let id: UInt64? = state.withLock { state -> UInt64? in
+            if state.stopping { return nil }
             do throws(KubeError) {
                 let initial = try state.cluster.watchStart(group, from: requested.flatMap { UInt64($0) })
                 for event in initial {

@@ -102,13 +102,7 @@ public struct CopyBuffer: Sendable {
             default: hasNull = 1
             }
         }
-        int32(indices.isEmpty ? 0 : 1)
-        int32(hasNull)
-        int32(701)  // float8
-        if !indices.isEmpty {
-            int32(Int32(indices.count))
-            int32(1)
-        }
+        arrayHeader(elementType: 701, count: indices.count, hasNull: hasNull)  // float8
         for i in indices {
             switch values[i] {
             case .number(let x): int32(8); int64(Int64(bitPattern: x.bitPattern))
@@ -126,17 +120,22 @@ public struct CopyBuffer: Sendable {
         let start = storage.count
         var hasNull: Int32 = 0
         for i in indices { if case .string = values[i] {} else { hasNull = 1 } }
-        int32(indices.isEmpty ? 0 : 1)
-        int32(hasNull)
-        int32(25)  // text
-        if !indices.isEmpty {
-            int32(Int32(indices.count))
-            int32(1)
-        }
+        arrayHeader(elementType: 25, count: indices.count, hasNull: hasNull)  // text
         for i in indices {
             if case .string(let s) = values[i] { fieldText(s) } else { int32(-1) }
         }
         patchLength(at: lengthAt, from: start)
+    }
+
+    /// A one-dimensional array's header (an empty array has no dimension).
+    private mutating func arrayHeader(elementType: Int32, count: Int, hasNull: Int32) {
+        int32(count == 0 ? 0 : 1)
+        int32(hasNull)
+        int32(elementType)
+        if count > 0 {
+            int32(Int32(count))
+            int32(1)  // lower bound
+        }
     }
 
     private mutating func patchLength(at: Int, from start: Int) {
