@@ -4,6 +4,7 @@ import CapstanGateway
 import CapstanRedis
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import Testing
 
 /// Runs a gateway's REST API on a free port for the duration of `body`.
@@ -12,11 +13,22 @@ func withHTTPGateway<T>(
 ) async throws -> T {
     let port = try Loopback.freePort()
     let app = GatewayHTTP.application(gateway: gateway, host: "127.0.0.1", port: port, bearerToken: token, registry: nil, logger: testLogger)
-    let server = Task { try await app.runService() }
-    defer { server.cancel() }
-    let up = await eventually { (try? await HTTPTestClient.send(port: port, method: "GET", path: "/healthz"))?.status == 200 }
-    guard up else { throw CapstanError(.unavailable, "gateway HTTP server did not start") }
-    return try await body(port)
+    // Stopped by a graceful shutdown: cancelling a Hummingbird server that has accepted a
+    // connection its accept loop has not taken yet traps in NIO.
+    let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: testLogger))
+    let server = Task { try await group.run() }
+    do {
+        let up = await eventually { (try? await HTTPTestClient.send(port: port, method: "GET", path: "/healthz"))?.status == 200 }
+        guard up else { throw CapstanError(.unavailable, "gateway HTTP server did not start") }
+        let result = try await body(port)
+        await group.triggerGracefulShutdown()
+        _ = await server.result
+        return result
+    } catch {
+        await group.triggerGracefulShutdown()
+        _ = await server.result
+        throw error
+    }
 }
 
 @Suite("Gateway REST API", .timeLimit(.minutes(3)))

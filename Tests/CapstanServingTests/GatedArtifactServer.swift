@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// A one-file HTTP server that answers `GET /model.json` only after `release()`: lets a test
@@ -10,6 +11,7 @@ struct GatedArtifactServer {
     let url: String
     let requested: Signal
     private let gate: Signal
+    private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
     /// Set once; awaited by any number of tasks.
@@ -55,17 +57,20 @@ struct GatedArtifactServer {
                 bound.fire()
             },
             logger: logger)
-        let task = Task { try await app.run() }
+        // Stopped by a graceful shutdown: cancelling a Hummingbird server that has accepted a
+        // connection its accept loop has not taken yet traps in NIO.
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let task = Task { try await group.run() }
         try await bound.value()
         return GatedArtifactServer(
-            url: "http://127.0.0.1:\(port.withLock { $0 })/model.json", requested: requested, gate: gate, task: task)
+            url: "http://127.0.0.1:\(port.withLock { $0 })/model.json", requested: requested, gate: gate, group: group, task: task)
     }
 
     func release() { gate.fire() }
 
     func stop() async {
         gate.fire()
-        task.cancel()
+        await group.triggerGracefulShutdown()
         _ = await task.result
     }
 }
