@@ -48,8 +48,9 @@ final class ShardTransformer {
     /// slot: one array index per row instead of a string-keyed lookup.
     private var newestBySlot: [(entity: String, ts: Int64, values: [FeatureValue])?] = []
 
-    /// Newest values per entity of this shard (online views only).
-    var newest: [String: (ts: Int64, values: [FeatureValue])] {
+    /// Newest values per entity of this shard (online views only), built on each call: read it
+    /// once, when the shard is done.
+    func newestByEntity() -> [String: (ts: Int64, values: [FeatureValue])] {
         var out: [String: (ts: Int64, values: [FeatureValue])] = [:]
         out.reserveCapacity(newestBySlot.count)
         for case let entry? in newestBySlot { out[entry.entity] = (entry.ts, entry.values) }

@@ -107,7 +107,7 @@ struct UploadPipeline {
                             }
                             try await parts.send(.part(transformer!.transform(item.batch)))
                         }
-                        return .shard(ShardResult(newest: transformer?.newest ?? [:]))
+                        return .shard(ShardResult(newest: transformer?.newestByEntity() ?? [:]))
                     } catch {
                         failAll(error)
                         throw error

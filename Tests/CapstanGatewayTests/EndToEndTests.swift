@@ -4,6 +4,7 @@ import CapstanGateway
 import CapstanModels
 import CapstanServing
 import Foundation
+import ServiceLifecycle
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Testing
@@ -15,18 +16,25 @@ struct EndToEndTests {
     static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("examples/churn").path
 
+    /// Servers run in service groups and stop by graceful shutdown: cancelling a Hummingbird
+    /// server that has accepted a connection its accept loop has not taken yet traps in NIO.
     struct Running {
         var service: GatewayService
         var servers: [ModelServer]
-        var serverTasks: [Task<Void, any Error>]
-        var gatewayTask: Task<Void, any Error>
+        var serverGroups: [ServiceGroup]
+        var gatewayGroup: ServiceGroup
         var grpcPort: Int
         var prefix: String
 
         func stop() {
-            gatewayTask.cancel()
-            for task in serverTasks { task.cancel() }
+            for group in serverGroups + [gatewayGroup] { Task { await group.triggerGracefulShutdown() } }
         }
+    }
+
+    static func runInGroup(_ service: any Service) -> ServiceGroup {
+        let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [], logger: testLogger))
+        Task { try await group.run() }
+        return group
     }
 
     /// Starts v1 and v2 of the churn model and a gateway whose views are renamed with a prefix.
@@ -41,7 +49,7 @@ struct EndToEndTests {
         var configuration = try GatewayConfiguration.parse(text)
         configuration.models[0].features = Array(configuration.models[0].features.prefix(features))
         var servers: [ModelServer] = []
-        var tasks: [Task<Void, any Error>] = []
+        var groups: [ServiceGroup] = []
         for (index, artifact) in ["model.json", "model-v2.json"].enumerated() {
             var config = ModelServerConfiguration(
                 modelName: "churn", modelVersion: "v\(index + 1)", storageURI: "\(Self.examples)/\(artifact)", format: .xgboost)
@@ -49,7 +57,7 @@ struct EndToEndTests {
             config.httpPort = 0
             config.grpcPort = 0
             let server = ModelServer(configuration: config, logger: testLogger)
-            tasks.append(Task { try await server.run() })
+            groups.append(Self.runInGroup(server))
             try await server.waitUntilReady()
             configuration.models[0].versions[index].port = try await server.listeningPorts().grpc!
             configuration.models[0].versions[index].serverVersion = "v\(index + 1)"
@@ -60,9 +68,9 @@ struct EndToEndTests {
         let service = try GatewayService(
             configuration: configuration, redisURL: redis.url, kafka: nil, host: "127.0.0.1", httpPort: try Loopback.freePort(),
             grpcPort: grpcPort, registry: nil, logger: testLogger)
-        let gatewayTask = Task { try await service.run() }
+        let gatewayGroup = Self.runInGroup(service)
         #expect(await eventually { service.gateway.isReady })
-        return Running(service: service, servers: servers, serverTasks: tasks, gatewayTask: gatewayTask, grpcPort: grpcPort, prefix: p)
+        return Running(service: service, servers: servers, serverGroups: groups, gatewayGroup: gatewayGroup, grpcPort: grpcPort, prefix: p)
     }
 
     @Test("predictions over REST and gRPC equal the model's own on the hydrated vector")
@@ -134,7 +142,7 @@ struct EndToEndTests {
         // Both versions ready first: otherwise "v2 not ready" below could be the state before its
         // first probe, and that probe could still reach the stopping server and mark v2 ready.
         #expect(await eventually { (try? running.service.gateway.router.readiness(model: "churn"))?.allSatisfy(\.ready) == true })
-        running.serverTasks[1].cancel()  // v2 goes away
+        await running.serverGroups[1].triggerGracefulShutdown()  // v2 goes away
         #expect(await eventually { (try? running.service.gateway.router.readiness(model: "churn"))?.last?.ready == false })
         for i in 0..<40 {
             let result = try await running.service.gateway.predict(model: "churn", entities: ["user-\(i)"])
