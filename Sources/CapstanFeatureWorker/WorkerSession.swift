@@ -54,12 +54,7 @@ struct WorkerSession {
             }
             let polled = ContinuousClock.now
             worker.metrics.record { $0.poll += (polled - pollStart).inSeconds }
-            for event in result.rebalance {
-                switch event {
-                case .revoked(let partitions): try await revoke(partitions)
-                case .assigned(let partitions): try await assign(partitions)
-                }
-            }
+            try await complete(result.rebalance)
             guard !result.messages.isEmpty else {
                 try await reapFinished()
                 continue
@@ -85,12 +80,15 @@ struct WorkerSession {
         }
         // Stopping: a prefetched batch's messages are left for the next owner (never processed,
         // never committed), but its rebalance events are completed so the group can move on.
-        if let next = prefetched {
-            for event in try await next.value.rebalance {
-                switch event {
-                case .revoked(let partitions): try await revoke(partitions)
-                case .assigned(let partitions): try await assign(partitions)
-                }
+        if let next = prefetched { try await complete(try await next.value.rebalance) }
+    }
+
+    /// Handles a poll's rebalance events in order.
+    mutating func complete(_ rebalance: [RebalanceEvent]) async throws {
+        for event in rebalance {
+            switch event {
+            case .revoked(let partitions): try await revoke(partitions)
+            case .assigned(let partitions): try await assign(partitions)
             }
         }
     }

@@ -98,13 +98,15 @@ struct EncodedParameters {
 }
 
 /// PostgreSQL's timestamp representation: microseconds since 2000-01-01 00:00:00 UTC.
-enum PostgresTime {
-    /// Seconds from the Unix epoch to PostgreSQL's epoch (2000-01-01).
-    static let epochOffsetMillis: Int64 = 946_684_800_000
+public enum PostgresTime {
+    /// Milliseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01).
+    public static let epochOffsetMillis: Int64 = 946_684_800_000
 
     /// Converts Unix epoch milliseconds; values beyond Int64 microseconds become +/- infinity
-    /// (PostgreSQL stores `infinity` as Int64.max and `-infinity` as Int64.min).
-    static func microsSince2000(epochMillis: Int64) -> Int64 {
+    /// (PostgreSQL stores `infinity` as Int64.max and `-infinity` as Int64.min). Inlinable: the
+    /// COPY encoders call it twice per row.
+    @inlinable
+    public static func microsSince2000(epochMillis: Int64) -> Int64 {
         let (shifted, overflowA) = epochMillis.subtractingReportingOverflow(epochOffsetMillis)
         let (micros, overflowB) = shifted.multipliedReportingOverflow(by: 1000)
         if overflowA || overflowB { return epochMillis < 0 ? .min : .max }

@@ -1,4 +1,5 @@
 import CapstanFeatures
+import CapstanPostgres
 
 /// A binary COPY payload written straight from computed rows, without per-row arrays. The
 /// streaming worker and the upload pipeline both encode every `capstan_feature_rows` row (10
@@ -9,7 +10,6 @@ import CapstanFeatures
 public struct CopyBuffer: Sendable {
     private var storage: ByteSink
     public private(set) var rows = 0
-    static let epochOffsetMillis: Int64 = 946_684_800_000
 
     public init(capacity: Int = 0) {
         storage = ByteSink(capacity: max(64, capacity))
@@ -59,9 +59,7 @@ public struct CopyBuffer: Sendable {
     /// `timestamptz` from Unix epoch milliseconds.
     public mutating func fieldTimestamp(_ millis: Int64) {
         int32(8)
-        let (shifted, o1) = millis.subtractingReportingOverflow(Self.epochOffsetMillis)
-        let (micros, o2) = shifted.multipliedReportingOverflow(by: 1000)
-        int64(o1 || o2 ? (millis < 0 ? Int64.min : Int64.max) : micros)
+        int64(PostgresTime.microsSince2000(epochMillis: millis))
     }
     public mutating func fieldNull() { int32(-1) }
     public mutating func fieldBytes(_ raw: [UInt8]) {
