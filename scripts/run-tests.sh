@@ -3,26 +3,90 @@
 # a short summary: the failed tests and, if the test process crashed, the crashed thread's
 # frames. CI keeps only the tail of the output, and a crash's full report (every thread, the
 # registers, the loaded images) would push both out of it.
+#
+# A hung run is stopped after TEST_TIMEOUT seconds (default 1500, well inside CI's limit). The
+# summary then names the tests that started and never ended, and, when gdb is installed, the
+# test process's threads go to .capstan/test-hang-threads.txt before it is killed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SWIFT="${SWIFT:-swift}"
 JOBS="${JOBS:-2}"
+TEST_TIMEOUT="${TEST_TIMEOUT:-1500}"
 mkdir -p .capstan
 log=.capstan/test-output.log
+threads=.capstan/test-hang-threads.txt
+rm -f "$threads" .capstan/test-timed-out
 
 # The crashed thread only, no registers or image list; symbolication stays on.
 export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=yes,threads=crashed,registers=none,images=none}"
 
-"$SWIFT" test -j "$JOBS" --skip-build "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+# Line-buffered: a piped test process otherwise holds its last 4 KB of output back, which is
+# exactly the part that says where a hung or killed run was.
+run=("$SWIFT" test -j "$JOBS" --skip-build "$@")
+if command -v stdbuf >/dev/null; then run=(stdbuf -oL -eL "${run[@]}"); fi
+
+"${run[@]}" > >(tee "$log") 2>&1 &
+runner=$!
+
+watchdog() {
+  sleep "$TEST_TIMEOUT" & wait $!
+  touch .capstan/test-timed-out
+  echo
+  echo "=== the tests ran longer than ${TEST_TIMEOUT}s: stopping them ==="
+  # The test binary among the runner's descendants (swift test starts it as a child).
+  local pid="" queue=("$runner") next
+  while [ ${#queue[@]} -gt 0 ]; do
+    next=${queue[0]}; queue=("${queue[@]:1}")
+    if grep -q 'PackageTests' "/proc/$next/cmdline" 2>/dev/null; then pid=$next; break; fi
+    queue+=($(pgrep -P "$next"))
+  done
+  if [ -n "$pid" ] && command -v gdb >/dev/null; then
+    timeout 120 gdb -p "$pid" -batch -ex "thread apply all bt" > "$threads" 2>/dev/null
+  fi
+  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+  sleep 5
+  kill "$runner" 2>/dev/null
+}
+watchdog &
+guard=$!
+
+wait "$runner"
+status=$?
+kill "$guard" 2>/dev/null
+pkill -P "$guard" sleep 2>/dev/null
+wait "$guard" 2>/dev/null
+
+if [ -e .capstan/test-timed-out ]; then
+  status=124
+fi
 if [ "$status" -ne 0 ]; then
   echo
   echo "=== test summary (exit $status; full output in $log) ==="
-  grep -E '✘|Test .* (failed|recorded an issue)|Expectation failed|Fatal error|Simultaneous accesses|precondition|crashed' "$log" \
+  grep -E '✘|Test .* (failed|recorded an issue)|Expectation failed|Time limit|Fatal error|Simultaneous accesses|precondition|crashed' "$log" \
     | grep -v -E '^\s*$' | head -40 || true
+  # Tests that started and never passed or failed: where a hung or killed run was.
+  unfinished=$(awk '
+    /◇ Test .* started\./ { name = $0; sub(/.*◇ Test /, "", name); sub(/ started\..*/, "", name); open[name] = 1 }
+    /[✔✘] Test .* (passed|failed)/ { name = $0; sub(/.*[✔✘] Test /, "", name); sub(/ (passed|failed).*/, "", name); delete open[name] }
+    END { for (n in open) print "  " n }' "$log")
+  if [ -n "$unfinished" ]; then
+    echo "--- tests that started and did not end ---"
+    echo "$unfinished"
+  fi
   if grep -q 'Thread .* crashed' "$log"; then
     echo "--- the crashed thread ---"
     grep -B 3 -A 45 'Thread .* crashed' "$log" | head -60
+  fi
+  if [ -s "$threads" ]; then
+    echo "--- the hung process's threads ($threads): those in Capstan code ---"
+    # A thread is shown when a Capstan frame other than an idle executor loop is on its stack.
+    awk '
+      function flush() { if (block != "" && busy) printf "%s", block; block = ""; busy = 0 }
+      /^Thread / { flush(); block = $0 "\n"; next }
+      /^#/ { line = $0; sub(/ 0x[0-9a-f]+ in /, " ", line); sub(/ \(.*\) (at|from) /, " @ ", line)
+             if (line ~ /Capstan/ && line !~ /DedicatedThreadExecutor/) busy = 1
+             block = block "  " substr(line, 1, 160) "\n" }
+      END { flush() }' "$threads" | { "$SWIFT" demangle --simplified 2>/dev/null || cat; } | head -60
   fi
 fi
 exit "$status"

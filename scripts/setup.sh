@@ -17,6 +17,8 @@ PYTHON_PACKAGES=(
 # kubectl (Debian's kubernetes-client) drives the operator's kubectl smoke test; a machine that
 # already has a kubectl keeps it.
 if ! command -v kubectl >/dev/null; then DEBIAN_PACKAGES+=(kubernetes-client); fi
+# gdb: scripts/run-tests.sh records a hung test process's threads before stopping it.
+if ! command -v gdb >/dev/null; then DEBIAN_PACKAGES+=(gdb); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

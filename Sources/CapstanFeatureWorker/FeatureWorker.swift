@@ -29,6 +29,7 @@ public final class FeatureWorker: Service, Sendable {
     public let readiness: Readiness
     let logger: Logger
     private let stopFlag = Mutex(false)
+    private let activityState = Mutex("not started")
 
     public init(configuration: WorkerConfiguration, metrics: WorkerMetrics = WorkerMetrics(), readiness: Readiness = Readiness(), logger: Logger) {
         self.configuration = configuration
@@ -43,6 +44,12 @@ public final class FeatureWorker: Service, Sendable {
     public func requestStop() { stopFlag.withLock { $0 = true } }
 
     var stopRequested: Bool { stopFlag.withLock { $0 } }
+
+    /// What the worker is doing now ("polling", "revoking: draining in-flight batches", ...):
+    /// for a stuck stop or rebalance, the step it is stuck in.
+    public var activity: String { activityState.withLock { $0 } }
+
+    func doing(_ step: String) { activityState.withLock { $0 = step } }
 
     /// Compiles the configured views into one plan per source topic.
     public static func compilePlans(_ configuration: WorkerConfiguration) throws -> [String: FeaturePlan] {
@@ -76,6 +83,7 @@ public final class FeatureWorker: Service, Sendable {
 
     private func run(plans: [String: FeaturePlan], redis: RedisPool, postgres: PostgresPool) async throws {
         readiness.block("feature-worker", reason: "connecting to PostgreSQL and Redis")
+        doing("applying the offline schema and registering definitions")
         let offline = OfflineStore(pool: postgres, logger: logger)
         let online = OnlineStore(pool: redis, logger: logger)
         try await retrying("apply the offline schema") { try await offline.migrate() }
@@ -87,6 +95,7 @@ public final class FeatureWorker: Service, Sendable {
                 logger.info("feature view ready", metadata: ["feature.view": "\(view.name)", "feature.definition_version": "\(version)", "kafka.topic": "\(topic)"])
             }
         }
+        doing("creating the Kafka clients")
         let producer = try KafkaProducer(config: configuration.kafka, logger: logger)
         if configuration.createDeadLetterTopics {
             do {
@@ -109,13 +118,17 @@ public final class FeatureWorker: Service, Sendable {
             }
             try await session.finish()
         } catch {
+            doing("stopped by an error: \(error)")
             readiness.block("feature-worker", reason: "stopped: \(error)")
             await session.abandon()
             throw error
         }
+        doing("stopping: closing the Kafka consumer")
         await consumer.close()
+        doing("stopping: flushing and closing the dead-letter producer")
         try? await producer.flush(timeout: .seconds(10))
         await producer.close()
+        doing("stopped")
         readiness.block("feature-worker", reason: "stopped")
     }
 

@@ -22,6 +22,7 @@ extension WorkerSession {
             }
             let next = committedByTopic[tp.topic]?[tp.partition]
             let processor = PartitionProcessor(plan: topicPlan.plan)
+            worker.doing("assigning: restoring \(tp.topic)/\(tp.partition)")
             if let next {
                 try await restore(processor, tp: tp, source: topicPlan.source, upTo: next)
             }
@@ -35,6 +36,7 @@ extension WorkerSession {
                 "feature.entities": "\(processor.entityCounts.reduce(0, +))",
             ])
         }
+        worker.doing("assigning: completing the assignment")
         try await consumer.completeAssignment(startAt)
         let elapsed = (ContinuousClock.now - start).inSeconds
         worker.metrics.record { $0.restore += elapsed }
@@ -67,13 +69,16 @@ extension WorkerSession {
     /// Partitions are being taken away: make everything in flight durable, commit, write their
     /// window snapshots so the next owner starts fast, then let the group proceed.
     mutating func revoke(_ partitions: [TopicPartition]) async throws {
+        worker.doing("revoking: making the batches in flight durable")
         try await drain()
+        worker.doing("revoking: writing window snapshots")
         try await writeSnapshots(for: partitions)
         for tp in partitions {
             processors[tp] = nil
             nextOffsets[tp] = nil
             lastSnapshot[tp] = nil
         }
+        worker.doing("revoking: completing the revocation")
         try await consumer.completeRevocation()
         logger.info("partitions revoked", metadata: ["kafka.partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" })"])
     }
@@ -90,7 +95,9 @@ extension WorkerSession {
 
     /// Graceful end: drain, snapshot every partition, commit.
     mutating func finish() async throws {
+        worker.doing("stopping: making the batches in flight durable")
         try await drain()
+        worker.doing("stopping: writing window snapshots")
         try await writeSnapshots(for: Array(processors.keys))
     }
 

@@ -45,6 +45,7 @@ struct WorkerSession {
         defer { for thread in threads { thread.shutdown() } }
         while !worker.stopRequested {
             let pollStart = ContinuousClock.now
+            worker.doing("polling")
             let result: PollResult
             if let next = prefetched {
                 prefetched = nil
@@ -65,6 +66,7 @@ struct WorkerSession {
                 prefetched = Task { try await consumer.poll(maxMessages: size, timeout: .milliseconds(100), fill: fill) }
             }
             worker.metrics.record { if $0.firstMessagesAt == nil { $0.firstMessagesAt = polled } }
+            worker.doing("computing a batch of \(result.messages.count) messages")
             let batch = try await assembler.assembleSharded(
                 result.messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polled, threads: threads)
             for (tp, next) in batch.commitOffsets { nextOffsets[tp] = next }
@@ -76,11 +78,15 @@ struct WorkerSession {
                 $0.featureRows += batch.offline.featureRowCount
                 $0.batches += 1
             }
+            worker.doing("submitting a batch (waiting for the oldest in flight)")
             try await submit(batch)
         }
         // Stopping: a prefetched batch's messages are left for the next owner (never processed,
         // never committed), but its rebalance events are completed so the group can move on.
-        if let next = prefetched { try await complete(try await next.value.rebalance) }
+        if let next = prefetched {
+            worker.doing("stopping: completing the prefetched poll's rebalance events")
+            try await complete(try await next.value.rebalance)
+        }
     }
 
     /// Handles a poll's rebalance events in order.
@@ -149,12 +155,21 @@ struct WorkerSession {
 
     /// Awaits the oldest batch and commits its offsets to Kafka.
     mutating func completeOldest() async throws {
+        await commitToKafka(try await awaitOldest())
+    }
+
+    /// Awaits the oldest batch (durable in PostgreSQL and Redis); returns its next offsets.
+    mutating func awaitOldest() async throws -> [TopicPartition: Int64] {
         let (task, _) = inFlight.removeFirst()
-        let offsets = try await task.value
+        return try await task.value
+    }
+
+    /// Commits next offsets to Kafka, for lag monitoring and tools. PostgreSQL holds the
+    /// authoritative offsets, so a failed or unanswered commit is logged and otherwise ignored.
+    func commitToKafka(_ offsets: [TopicPartition: Int64]) async {
         do {
             try await consumer.commit(offsets)
         } catch {
-            // PostgreSQL holds the authoritative offsets; a failed Kafka commit only delays lag reporting.
             logger.warning("Kafka offset commit failed; offsets are safe in PostgreSQL", metadata: ["error": "\(error)"])
         }
         worker.metrics.updateLag(consumer.lag())
@@ -168,8 +183,13 @@ struct WorkerSession {
         }
     }
 
+    /// Awaits every batch in flight, then commits their offsets to Kafka once.
     mutating func drain() async throws {
-        while !inFlight.isEmpty { try await completeOldest() }
+        var offsets: [TopicPartition: Int64] = [:]
+        while !inFlight.isEmpty {
+            offsets.merge(try await awaitOldest()) { max($0, $1) }
+        }
+        if !offsets.isEmpty { await commitToKafka(offsets) }
     }
 
     static func writeOnline(_ writes: [OnlineWrite], store: OnlineStore, worker: FeatureWorker) async throws {

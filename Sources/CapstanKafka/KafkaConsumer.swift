@@ -160,22 +160,42 @@ public actor KafkaConsumer {
         refreshLag(rk)
     }
 
-    /// Synchronously commits next offsets (offset of the last processed record + 1).
+    /// Commits next offsets (offset of the last processed record + 1) and waits up to
+    /// `timeout` for the group coordinator's answer.
     ///
     /// Throws `.conflict` if the group does not accept the commit because it is rebalancing or
     /// this member was removed: nothing is stored, the caller should keep polling (a revocation
     /// follows) and expect the next owner to re-process records since the previous commit. A real
     /// broker accepts commits between a `.revoked` event and `completeRevocation`; librdkafka
-    /// 2.0.2's mock cluster rejects every commit once a rebalance has started.
-    public func commit(_ offsets: [TopicPartition: Int64]) throws {
+    /// 2.0.2's mock cluster rejects every commit once a rebalance has started. Throws `.timeout`
+    /// when no answer came in time (a commit waiting for a coordinator is answered only after
+    /// `session.timeout.ms`); the commit may still land later.
+    public func commit(_ offsets: [TopicPartition: Int64], timeout: Duration = .seconds(10)) throws {
         let rk = try handle()
         guard !offsets.isEmpty else { return }
         let list = makePartitionList(offsets.map { ($0.key, $0.value) })
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        var err = rd_kafka_commit(rk, list, 0)
-        if err == RD_KAFKA_RESP_ERR_NO_ERROR, let elements = list.pointee.elems {
-            err = (0..<Int(list.pointee.cnt)).map { elements[$0].err }.first { $0 != RD_KAFKA_RESP_ERR_NO_ERROR }
-                ?? RD_KAFKA_RESP_ERR_NO_ERROR
+        // The answer comes as an event on a queue of this call's own, which is polled with a
+        // deadline: a synchronous rd_kafka_commit would block this consumer's thread (and with
+        // it every poll) for as long as the coordinator takes.
+        guard let queue = rd_kafka_queue_new(rk) else {
+            throw CapstanError(.server, "Kafka consumer: could not create a queue for an offset commit")
+        }
+        defer { rd_kafka_queue_destroy(queue) }
+        var err = rd_kafka_commit_queue(rk, list, queue, nil, nil)
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            guard let event = rd_kafka_queue_poll(queue, timeout.rdTimeoutMillis) else {
+                throw CapstanError(
+                    .timeout,
+                    "Kafka consumer: group '\(groupID)' did not answer an offset commit within \(timeout); it may still be stored later")
+            }
+            defer { rd_kafka_event_destroy(event) }
+            err = rd_kafka_event_error(event)
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR, let committed = rd_kafka_event_topic_partition_list(event),
+               let elements = committed.pointee.elems {
+                err = (0..<Int(committed.pointee.cnt)).map { elements[$0].err }.first { $0 != RD_KAFKA_RESP_ERR_NO_ERROR }
+                    ?? RD_KAFKA_RESP_ERR_NO_ERROR
+            }
         }
         switch err {
         case RD_KAFKA_RESP_ERR_NO_ERROR:

@@ -104,14 +104,32 @@ public struct BackfillRunner: Sendable {
 
     /// Processes (or resumes) run `runID` to the end. One process at a time works on a run
     /// (a session advisory lock, released when the process dies); a second gets `.conflict`.
+    /// The lock is released before this returns or throws, so a caller may run the same run
+    /// again at once (a resume after a failure).
     @discardableResult
     public func run(_ runID: Int64) async throws -> BackfillProgress {
         let lock = try await PostgresConnection.connect(pool.config, logger: logger)
-        defer { Task { await lock.close() } }
-        let locked = try await lock.query("SELECT pg_try_advisory_lock(hashtext('capstan_backfill'), $1::int)", [.int64(runID)])
-        guard locked.first?.string(at: 0) == "t" else {
-            throw CapstanError(.conflict, "backfill run \(runID) is being processed by another process")
+        let lockKey = "hashtext('capstan_backfill'), $1::int"
+        do {
+            let locked = try await lock.query("SELECT pg_try_advisory_lock(\(lockKey))", [.int64(runID)])
+            guard locked.first?.string(at: 0) == "t" else {
+                throw CapstanError(.conflict, "backfill run \(runID) is being processed by another process")
+            }
+            let done = try await process(run: runID)
+            _ = try? await lock.query("SELECT pg_advisory_unlock(\(lockKey))", [.int64(runID)])
+            await lock.close()
+            return done
+        } catch {
+            // Closing ends the session and with it any lock it holds; the explicit unlock makes
+            // the release happen before this returns rather than when the server notices.
+            _ = try? await lock.query("SELECT pg_advisory_unlock(\(lockKey))", [.int64(runID)])
+            await lock.close()
+            throw error
         }
+    }
+
+    /// The work of `run(_:)`, under the run's lock.
+    private func process(run runID: Int64) async throws -> BackfillProgress {
         let progress = try await self.progress(runID)
         if progress.status == "succeeded" { return progress }
         try await pool.withConnection { try await BackfillLedger.finish(runID, status: "running", error: nil, connection: $0) }

@@ -199,7 +199,7 @@ struct PipelineTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         first.requestStop()  // leaves: its partitions go to the second worker
-        try await firstTask.value
+        try await Pipeline.value(of: firstTask, within: .seconds(60), "the first worker's stop (it was \(first.activity))")
         let producedC = try await produce(stack, topic: topic, count: 4000, users: 200, seed: 5)
         let messages = try await Pipeline.readAll(stack, topic: topic, expected: total + producedC)
         let expected = try Pipeline.reference(views, messages: messages)
@@ -211,7 +211,7 @@ struct PipelineTests {
             try await Task.sleep(for: .milliseconds(200))
         }
         second.requestStop()
-        try await secondTask.value
+        try await Pipeline.value(of: secondTask, within: .seconds(60), "the second worker's stop (it was \(second.activity))")
         stored = try await Pipeline.offlineRows(databaseURL: db, logger: logger)
         #expect(stored.count == expected.count)
         #expect(Set(stored) == Set(expected))

@@ -7,6 +7,7 @@ import CapstanKafka
 import CapstanPostgres
 import Foundation
 import Logging
+import Synchronization
 
 /// One embedded stack (redis-server, PostgreSQL, Kafka mock cluster) per test process; each
 /// test gets its own database, topic and view names so tests never see each other's data.
@@ -142,7 +143,36 @@ enum Pipeline {
             try await Task.sleep(for: .milliseconds(50))
         }
         worker.requestStop()
-        try await task.value
+        try await Pipeline.value(of: task, within: .seconds(60), "the worker's stop (it was \(worker.activity))")
         return worker.metrics.stageTimes
+    }
+
+    /// Awaits `task` for at most `limit`. A task still running then fails the test with a
+    /// `.timeout` naming `what` (the task is left running) instead of hanging the whole run.
+    @discardableResult
+    static func value<T: Sendable>(
+        of task: Task<T, any Error>, within limit: Duration, _ what: @escaping @Sendable @autoclosure () -> String
+    ) async throws -> T {
+        let once = ResumeOnce<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            once.set(continuation)
+            Task { once.resume(with: await task.result) }
+            Task {
+                try? await Task.sleep(for: limit)
+                once.resume(with: .failure(CapstanError(.timeout, "\(what()) did not finish within \(limit)")))
+            }
+        }
+    }
+}
+
+/// A continuation resumed by whichever of several racers comes first.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let state = Mutex<CheckedContinuation<T, any Error>?>(nil)
+    func set(_ continuation: CheckedContinuation<T, any Error>) { state.withLock { $0 = continuation } }
+    func resume(with result: Result<T, any Error>) {
+        state.withLock { slot in
+            slot?.resume(with: result)
+            slot = nil
+        }
     }
 }
