@@ -66,7 +66,7 @@ if [ "$status" -ne 0 ]; then
     | grep -v -E '^\s*$' | head -40 || true
   # Tests that started and never passed or failed: where a hung or killed run was.
   unfinished=$(awk '
-    /◇ Test .* started\./ { name = $0; sub(/.*◇ Test /, "", name); sub(/ started\..*/, "", name); open[name] = 1 }
+    /◇ Test .* started\./ && !/◇ Test run started/ { name = $0; sub(/.*◇ Test /, "", name); sub(/ started\..*/, "", name); open[name] = 1 }
     /[✔✘] Test .* (passed|failed)/ { name = $0; sub(/.*[✔✘] Test /, "", name); sub(/ (passed|failed).*/, "", name); delete open[name] }
     END { for (n in open) print "  " n }' "$log")
   if [ -n "$unfinished" ]; then
@@ -79,14 +79,18 @@ if [ "$status" -ne 0 ]; then
   fi
   if [ -s "$threads" ]; then
     echo "--- the hung process's threads ($threads): those in Capstan code ---"
-    # A thread is shown when a Capstan frame other than an idle executor loop is on its stack.
-    awk '
-      function flush() { if (block != "" && busy) printf "%s", block; block = ""; busy = 0 }
+    # Demangled first; a thread is shown when Capstan code other than an idle wait (an
+    # executor's empty queue, a Kafka poll, the producer's delivery-report loop) is on its stack.
+    { "$SWIFT" demangle --simplified < "$threads" 2>/dev/null || cat "$threads"; } | awk '
+      function flush() { if (block != "" && busy) printf "%s", block; block = ""; busy = 0; seen = 0 }
       /^Thread / { flush(); block = $0 "\n"; next }
       /^#/ { line = $0; sub(/ 0x[0-9a-f]+ in /, " ", line); sub(/ \(.*\) (at|from) /, " @ ", line)
-             if (line ~ /Capstan/ && line !~ /DedicatedThreadExecutor/) busy = 1
+             if (!seen && line ~ /Capstan/) {
+               seen = 1
+               if (line !~ /DedicatedThreadExecutor\.loop|KafkaConsumer\.poll\(|DeliveryPoller/) busy = 1
+             }
              block = block "  " substr(line, 1, 160) "\n" }
-      END { flush() }' "$threads" | { "$SWIFT" demangle --simplified 2>/dev/null || cat; } | head -60
+      END { flush() }' | head -60
   fi
 fi
 exit "$status"
