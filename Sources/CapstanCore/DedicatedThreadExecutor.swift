@@ -45,6 +45,14 @@ public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable 
         }
     }
 
+    /// Runs `body` on the thread after the work already queued, then stops the thread; returns
+    /// at once. A `deinit` hands its blocking C cleanup to the thread this way, so that the
+    /// releasing thread (possibly one of the cooperative pool's) never waits on it.
+    public func shutdown(after body: @escaping @Sendable () -> Void) {
+        submit(.closure(body))
+        shutdown()
+    }
+
     /// Stops the thread once the work already queued has run. Work submitted later is dropped.
     public func shutdown() {
         condition.lock()

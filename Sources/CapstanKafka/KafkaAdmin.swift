@@ -36,9 +36,14 @@ public actor KafkaAdmin {
     }
 
     deinit {
-        // No other reference exists, so the handle is ours (see HandleBox).
-        if let rk = rkBox.pointer { rd_kafka_destroy(rk) }
-        thread.shutdown()
+        // No other reference exists, so the handle is ours (see HandleBox). rd_kafka_destroy
+        // waits for librdkafka's threads: it runs on the admin's thread, not the releasing one.
+        let (box, context) = (rkBox, context)
+        thread.shutdown {
+            guard let rk = box.pointer else { return }
+            withExtendedLifetime(context) { rd_kafka_destroy(rk) }
+            box.pointer = nil
+        }
     }
 
     /// Creates the topics; topics that already exist are left as they are (their partition

@@ -79,15 +79,20 @@ public actor KafkaConsumer {
     }
 
     deinit {
-        // Only does work without close(); leaving the group blocks briefly. No other reference
-        // exists, so the handle is ours (see HandleBox).
-        if let rk = rkBox.pointer {
-            recorder.beginClosing()
-            _ = rd_kafka_assign(rk, nil)
-            _ = rd_kafka_consumer_close(rk)
-            rd_kafka_destroy(rk)
+        // Only does work without close(). No other reference exists, so the handle is ours (see
+        // HandleBox). Leaving the group blocks (up to session.timeout.ms), so it happens on the
+        // consumer's own thread, never on the thread that dropped the last reference.
+        let (box, recorder, context) = (rkBox, recorder, context)
+        thread.shutdown {
+            guard let rk = box.pointer else { return }
+            withExtendedLifetime(context) {
+                recorder.beginClosing()
+                _ = rd_kafka_assign(rk, nil)
+                _ = rd_kafka_consumer_close(rk)
+                rd_kafka_destroy(rk)
+            }
+            box.pointer = nil
         }
-        thread.shutdown()
     }
 
     /// Waits up to `timeout` for records and rebalance events and returns up to `maxMessages`

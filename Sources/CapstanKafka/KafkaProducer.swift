@@ -38,16 +38,22 @@ public final class KafkaProducer: Sendable {
 
     deinit {
         // The ops thread outlives close() so that calls racing with it fail with `.closed`
-        // instead of queueing work on a stopped thread.
-        defer { ops.shutdown() }
-        // Without close(): nobody can be inside send/enqueue (they retain self).
-        guard let handle = core.currentHandle else { return }
-        poller.stopAndWait()
-        let pending = rd_kafka_outq_len(handle.pointer)
-        if pending > 0 {
-            logger.info("Kafka producer dropped without close(); discarding \(pending) undelivered messages")
+        // instead of queueing work on a stopped thread. Without close(), nobody can be inside
+        // send/enqueue (they retain self); the blocking teardown runs on the ops thread, not on
+        // the thread that dropped the last reference.
+        let (core, poller, context, logger) = (core, poller, context, logger)
+        ops.shutdown {
+            guard let handle = core.currentHandle else { return }
+            withExtendedLifetime(context) {
+                poller.stopAndWait()
+                let pending = rd_kafka_outq_len(handle.pointer)
+                if pending > 0 {
+                    logger.info("Kafka producer dropped without close(); discarding \(pending) undelivered messages")
+                }
+                core.state.withLock { $0.handle = nil }
+                rd_kafka_destroy(handle.pointer)
+            }
         }
-        rd_kafka_destroy(handle.pointer)
     }
 
     /// Messages acknowledged by the brokers so far.

@@ -81,7 +81,7 @@ struct PitBench: AsyncParsableCommand {
         let set = try await TrainingSetBuilder(pool: pool, logger: logger).build(
             labels: table, request: TrainingSetRequest(features: (1...5).map { FeatureRef(view: "bench_pit", feature: "f\($0)") }, parallelism: parallelism))
         let outPath = directory + "/train.csv"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         guard let output = FileHandle(forWritingAtPath: outPath) else { throw ValidationError("cannot write \(outPath)") }
         try await set.write { try output.write(contentsOf: $0) }
         try output.close()

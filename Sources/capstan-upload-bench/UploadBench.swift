@@ -102,7 +102,7 @@ struct UploadBench: AsyncParsableCommand {
 
     /// Writes user-activity rows (the example view's schema) until `bytes` is reached.
     static func generate(path: String, bytes: Int64, users: Int) throws -> (rows: Int64, bytes: Int64) {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: path) else { throw CapstanError(.io, "cannot write \(path)") }
         defer { try? handle.close() }
         var buffer: [UInt8] = []

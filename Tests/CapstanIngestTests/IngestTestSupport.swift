@@ -73,7 +73,7 @@ struct TestGateway {
         let db = try await stack.freshDatabase()
         let view = "up_\(UInt32.random(in: 0...UInt32.max))"
         let views = try FeatureViewLoader.parse(Self.yaml(view))
-        let logger = await stack.logger
+        let logger = stack.logger
         let postgres = PostgresPool(config: try PostgresConfig(url: db), size: 4, logger: logger)
         let redis = RedisPool(config: try RedisConfig(url: redisServer.url), size: 2, logger: logger)
         var configuration = IngestConfiguration()

@@ -228,7 +228,7 @@ struct BackfillTests {
         // Every entity changed except u0 (fresher) and u1 (already equal); chunks may rewrite an
         // entity more than once, so at least that many.
         #expect(done.onlineUpdated >= Int64(newest.count - 2))
-        let untouched = try await BackfillRunner(pool: store.pool, redis: redis, chunkEvents: 100, logger: Logger(label: "t"))
+        let untouched = BackfillRunner(pool: store.pool, redis: redis, chunkEvents: 100, logger: Logger(label: "t"))
         var again = request
         again.force = true
         let rerun = try await untouched.run(try await untouched.start(again))
