@@ -29,7 +29,10 @@ public final class ReflectorStore: Sendable {
         var objects: [String: Entry] = [:]
         var synced = false
         var resourceVersion = ""
-        var syncWaiters: [CheckedContinuation<Void, Never>] = []
+        var syncWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+        /// Waiters cancelled before they registered (their registration then returns at once).
+        var cancelledWaiters: Set<Int> = []
     }
 
     public init() {}
@@ -57,15 +60,32 @@ public final class ReflectorStore: Sendable {
     /// The resourceVersion of the newest event stored.
     public var resourceVersion: String { state.withLock { $0.resourceVersion } }
 
-    /// Returns once the first list has been stored.
+    /// Returns once the first list has been stored, or when the calling task is cancelled
+    /// (check `Task.isCancelled`): a stopping operator must not wait for a list that its
+    /// cancelled reflector will never make.
     public func waitUntilSynced() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state in
-                if state.synced { return true }
-                state.syncWaiters.append(continuation)
-                return false
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state in
+                    if state.synced || state.cancelledWaiters.remove(id) != nil { return true }
+                    state.syncWaiters[id] = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                guard let waiter = state.syncWaiters.removeValue(forKey: id) else {
+                    if !state.synced { state.cancelledWaiters.insert(id) }
+                    return nil as CheckedContinuation<Void, Never>?
+                }
+                return waiter
+            }
+            waiter?.resume()
         }
     }
 
@@ -84,8 +104,9 @@ public final class ReflectorStore: Sendable {
             state.objects = kept
             state.resourceVersion = resourceVersion
             state.synced = true
-            let waiters = state.syncWaiters
-            state.syncWaiters = []
+            let waiters = Array(state.syncWaiters.values)
+            state.syncWaiters = [:]
+            state.cancelledWaiters = []
             return (applied, vanished, waiters)
         }
         for waiter in waiters { waiter.resume() }

@@ -143,6 +143,7 @@ public final class Operator: Sendable {
             group.addTask { [self] in
                 // Reconciles read the child caches: wait for every list before starting.
                 for reflector in reflectors { await reflector.store.waitUntilSynced() }
+                if Task.isCancelled { return }
                 synced.store(true, ordering: .relaxed)
                 logger.info("caches synced", metadata: ["operator.featureviews": "\(featureViewReflector.store.count)", "operator.modeldeployments": "\(modelDeploymentReflector.store.count)"])
                 await withDiscardingTaskGroup { controllers in

@@ -1,5 +1,5 @@
 import CapstanCore
-import CapstanKube
+@testable import CapstanKube
 import CapstanKubeServer
 import Testing
 
@@ -150,5 +150,25 @@ struct WatchTests {
         for step in 0..<12 { last = backoff.next(now: now + .milliseconds(step)) }
         #expect(last >= .seconds(15))
         #expect(last <= .seconds(31))
+    }
+
+    @Test("waiting for a store's first list ends when the waiter is cancelled, before or while it waits")
+    func syncWaitCancels() async throws {
+        let store = ReflectorStore()
+        let waiting = Task { await store.waitUntilSynced(); return Task.isCancelled }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        #expect(await waiting.value)
+        let early = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await store.waitUntilSynced()
+            return Task.isCancelled
+        }
+        #expect(await early.value)
+        // A waiter that is not cancelled still waits for the list, and gets it.
+        let patient = Task { await store.waitUntilSynced(); return store.count }
+        try await Task.sleep(for: .milliseconds(50))
+        _ = store.replace([["metadata": ["name": "a", "resourceVersion": "1"]]], resourceVersion: "1")
+        #expect(await patient.value == 1)
     }
 }
