@@ -15,7 +15,10 @@ TEST_TIMEOUT="${TEST_TIMEOUT:-1500}"
 mkdir -p .capstan
 log=.capstan/test-output.log
 threads=.capstan/test-hang-threads.txt
-rm -f "$threads" .capstan/test-timed-out
+rm -f "$threads"
+# This run's own flags (two runs in one checkout must not read each other's).
+flags=$(mktemp -d)
+trap 'rm -rf "$flags"' EXIT
 
 # The crashed thread only, no registers or image list; symbolication stays on.
 export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=yes,threads=crashed,registers=none,images=none}"
@@ -25,16 +28,17 @@ export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=yes,threads=crashed,registers=
 run=("$SWIFT" test -j "$JOBS" --skip-build "$@")
 if command -v stdbuf >/dev/null; then run=(stdbuf -oL -eL "${run[@]}"); fi
 
-"${run[@]}" > >(tee "$log") 2>&1 &
-runner=$!
+script=$$
+{ "${run[@]}" 2>&1; echo $? > "$flags/status"; } | tee "$log" &
+runner=$!  # tee: waiting for it waits until the whole output is in the log
 
 watchdog() {
   sleep "$TEST_TIMEOUT" & wait $!
-  touch .capstan/test-timed-out
+  touch "$flags/timed-out"
   echo
   echo "=== the tests ran longer than ${TEST_TIMEOUT}s: stopping them ==="
-  # The test binary among the runner's descendants (swift test starts it as a child).
-  local pid="" queue=("$runner") next
+  # The test binary among this script's descendants (swift test starts it as a child).
+  local pid="" queue=("$script") next
   while [ ${#queue[@]} -gt 0 ]; do
     next=${queue[0]}; queue=("${queue[@]:1}")
     if grep -q 'PackageTests' "/proc/$next/cmdline" 2>/dev/null; then pid=$next; break; fi
@@ -43,39 +47,42 @@ watchdog() {
   if [ -n "$pid" ] && command -v gdb >/dev/null; then
     timeout 120 gdb -p "$pid" -batch -ex "thread apply all bt" > "$threads" 2>/dev/null
   fi
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  sleep 5
-  kill "$runner" 2>/dev/null
+  if [ -n "$pid" ]; then
+    kill -9 "$pid" 2>/dev/null
+  else
+    # No test process yet (SwiftPM still waiting or building): stop SwiftPM itself.
+    pkill -9 -f -P "$(pgrep -d, -P "$script")" '^(stdbuf|.*swift)' 2>/dev/null
+  fi
 }
 watchdog &
 guard=$!
 
 wait "$runner"
-status=$?
+status=$(cat "$flags/status" 2>/dev/null || echo 1)
 kill "$guard" 2>/dev/null
 pkill -P "$guard" sleep 2>/dev/null
 wait "$guard" 2>/dev/null
 
-if [ -e .capstan/test-timed-out ]; then
+if [ -e "$flags/timed-out" ]; then
   status=124
 fi
 if [ "$status" -ne 0 ]; then
   echo
   echo "=== test summary (exit $status; full output in $log) ==="
-  grep -E '✘|Test .* (failed|recorded an issue)|Expectation failed|Time limit|Fatal error|Simultaneous accesses|precondition|crashed' "$log" \
+  grep -a -E '✘|Test .* (failed|recorded an issue)|Expectation failed|Time limit|Fatal error|Simultaneous accesses|precondition|crashed' "$log" \
     | grep -v -E '^\s*$' | head -40 || true
   # Tests that started and never passed or failed: where a hung or killed run was.
   unfinished=$(awk '
-    /◇ Test .* started\./ && !/◇ Test run started/ { name = $0; sub(/.*◇ Test /, "", name); sub(/ started\..*/, "", name); open[name] = 1 }
+    /◇ Test .* started\./ && !/◇ Test (run|case) / { name = $0; sub(/.*◇ Test /, "", name); sub(/ started\..*/, "", name); open[name] = 1 }
     /[✔✘] Test .* (passed|failed)/ { name = $0; sub(/.*[✔✘] Test /, "", name); sub(/ (passed|failed).*/, "", name); delete open[name] }
     END { for (n in open) print "  " n }' "$log")
   if [ -n "$unfinished" ]; then
     echo "--- tests that started and did not end ---"
     echo "$unfinished"
   fi
-  if grep -q 'Thread .* crashed' "$log"; then
+  if grep -a -q 'Thread .* crashed' "$log"; then
     echo "--- the crashed thread ---"
-    grep -B 3 -A 45 'Thread .* crashed' "$log" | head -60
+    grep -a -B 3 -A 45 'Thread .* crashed' "$log" | head -60
   fi
   if [ -s "$threads" ]; then
     echo "--- the hung process's threads ($threads): those in Capstan code ---"
