@@ -69,12 +69,12 @@ fi
 if [ "$status" -ne 0 ]; then
   echo
   echo "=== test summary (exit $status; full output in $log) ==="
-  grep -a -E '✘|Test .* (failed|recorded an issue)|Expectation failed|Time limit|Fatal error|Simultaneous accesses|precondition|crashed' "$log" \
+  grep -a -E '^✘|Fatal error|Simultaneous accesses|Precondition failed|Thread .* crashed' "$log" \
     | grep -v -E '^\s*$' | head -40 || true
   # Tests that started and never passed or failed: where a hung or killed run was.
   unfinished=$(awk '
     /◇ Test .* started\./ && !/◇ Test (run|case) / { name = $0; sub(/.*◇ Test /, "", name); sub(/ started\..*/, "", name); open[name] = 1 }
-    /[✔✘] Test .* (passed|failed)/ { name = $0; sub(/.*[✔✘] Test /, "", name); sub(/ (passed|failed).*/, "", name); delete open[name] }
+    /[✔✘] Test .* (passed|failed) after / { name = $0; sub(/.*[✔✘] Test /, "", name); sub(/ (with [0-9]+ test cases? )?(passed|failed) after [0-9.]+ seconds.*$/, "", name); delete open[name] }
     END { for (n in open) print "  " n }' "$log")
   if [ -n "$unfinished" ]; then
     echo "--- tests that started and did not end ---"
