@@ -66,7 +66,7 @@ struct WorkerSession {
                 prefetched = Task { try await consumer.poll(maxMessages: size, timeout: .milliseconds(100), fill: fill) }
             }
             worker.metrics.record { if $0.firstMessagesAt == nil { $0.firstMessagesAt = polled } }
-            worker.doing("computing a batch of \(result.messages.count) messages")
+            worker.doing("computing a batch")
             let batch = try await assembler.assembleSharded(
                 result.messages, processors: processors, lastSnapshot: &lastSnapshot, polledAt: polled, threads: threads)
             for (tp, next) in batch.commitOffsets { nextOffsets[tp] = next }

@@ -85,12 +85,7 @@ public actor KafkaConsumer {
         let (box, recorder, context) = (rkBox, recorder, context)
         thread.shutdown {
             guard let rk = box.pointer else { return }
-            withExtendedLifetime(context) {
-                recorder.beginClosing()
-                _ = rd_kafka_assign(rk, nil)
-                _ = rd_kafka_consumer_close(rk)
-                rd_kafka_destroy(rk)
-            }
+            withExtendedLifetime(context) { _ = Self.leaveAndDestroy(rk, recorder: recorder, unassign: true) }
             box.pointer = nil
         }
     }
@@ -226,21 +221,27 @@ public actor KafkaConsumer {
     /// Later calls throw `.closed`.
     public func close() {
         guard let rk else { return }
-        recorder.beginClosing()
-        if awaiting != .nothing || recorder.hasPending {
-            _ = rd_kafka_assign(rk, nil)
-        }
-        let err = rd_kafka_consumer_close(rk)
+        let err = Self.leaveAndDestroy(rk, recorder: recorder, unassign: awaiting != .nothing || recorder.hasPending)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.info("Kafka consumer close reported an error", metadata: ["kafka.error": "\(errorText(err))"])
         }
-        rd_kafka_destroy(rk)
         self.rk = nil
         active = []
         lagCache.withLock { $0 = [:] }
     }
 
     // MARK: - Internals
+
+    /// Leaves the group, completing any pending rebalance (`unassign`) and the revocation that
+    /// closing itself triggers (the callback does it once `recorder` is closing), then destroys
+    /// the handle. Blocks up to about `session.timeout.ms`.
+    private static func leaveAndDestroy(_ rk: OpaquePointer, recorder: RebalanceRecorder, unassign: Bool) -> rd_kafka_resp_err_t {
+        recorder.beginClosing()
+        if unassign { _ = rd_kafka_assign(rk, nil) }
+        let err = rd_kafka_consumer_close(rk)
+        rd_kafka_destroy(rk)
+        return err
+    }
 
     private func handle() throws(CapstanError) -> OpaquePointer {
         guard let rk else { throw CapstanError(.closed, "Kafka consumer for group '\(groupID)' is closed") }

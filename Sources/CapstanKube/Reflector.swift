@@ -31,8 +31,6 @@ public final class ReflectorStore: Sendable {
         var resourceVersion = ""
         var syncWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
-        /// Waiters cancelled before they registered (their registration then returns at once).
-        var cancelledWaiters: Set<Int> = []
     }
 
     public init() {}
@@ -70,22 +68,17 @@ public final class ReflectorStore: Sendable {
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
+                // Checked under the lock: a cancellation handler that ran before this found no
+                // waiter to resume, and the task is already marked cancelled.
                 let ready = state.withLock { state in
-                    if state.synced || state.cancelledWaiters.remove(id) != nil { return true }
+                    if state.synced || Task.isCancelled { return true }
                     state.syncWaiters[id] = continuation
                     return false
                 }
                 if ready { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { state in
-                guard let waiter = state.syncWaiters.removeValue(forKey: id) else {
-                    if !state.synced { state.cancelledWaiters.insert(id) }
-                    return nil as CheckedContinuation<Void, Never>?
-                }
-                return waiter
-            }
-            waiter?.resume()
+            state.withLock { $0.syncWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 
@@ -106,7 +99,6 @@ public final class ReflectorStore: Sendable {
             state.synced = true
             let waiters = Array(state.syncWaiters.values)
             state.syncWaiters = [:]
-            state.cancelledWaiters = []
             return (applied, vanished, waiters)
         }
         for waiter in waiters { waiter.resume() }

@@ -110,22 +110,21 @@ public struct BackfillRunner: Sendable {
     public func run(_ runID: Int64) async throws -> BackfillProgress {
         let lock = try await PostgresConnection.connect(pool.config, logger: logger)
         let lockKey = "hashtext('capstan_backfill'), $1::int"
+        let outcome: Result<BackfillProgress, any Error>
         do {
             let locked = try await lock.query("SELECT pg_try_advisory_lock(\(lockKey))", [.int64(runID)])
             guard locked.first?.string(at: 0) == "t" else {
                 throw CapstanError(.conflict, "backfill run \(runID) is being processed by another process")
             }
-            let done = try await process(run: runID)
-            _ = try? await lock.query("SELECT pg_advisory_unlock(\(lockKey))", [.int64(runID)])
-            await lock.close()
-            return done
+            outcome = .success(try await process(run: runID))
         } catch {
-            // Closing ends the session and with it any lock it holds; the explicit unlock makes
-            // the release happen before this returns rather than when the server notices.
-            _ = try? await lock.query("SELECT pg_advisory_unlock(\(lockKey))", [.int64(runID)])
-            await lock.close()
-            throw error
+            outcome = .failure(error)
         }
+        // Closing ends the session and with it the lock; the explicit unlock makes the release
+        // happen before this returns rather than when the server notices.
+        _ = try? await lock.query("SELECT pg_advisory_unlock(\(lockKey))", [.int64(runID)])
+        await lock.close()
+        return try outcome.get()
     }
 
     /// The work of `run(_:)`, under the run's lock.
