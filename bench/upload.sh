@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release -j 2 --product capstan-upload-bench >/dev/null
-exec .build/release/capstan-upload-bench --gigabytes "${BENCH_UPLOAD_GB:-1.0}" --users "${BENCH_USERS:-100000}"
+exec .build/release/capstan-upload-bench --gigabytes "${BENCH_UPLOAD_GB:-1.0}" --users "${BENCH_USERS:-100000}" ${BENCH_UPLOAD_CSV:+--csv "$BENCH_UPLOAD_CSV"}
