@@ -8,7 +8,9 @@ struct TopicPlan: Sendable {
     var topic: String
     var plan: FeaturePlan
     var versions: [Int32]
-    var source: String { "kafka:\(topic)" }
+    /// The topic's id in `capstan_sources` (`FeatureSources`), which its feature rows carry.
+    var sourceID: Int32
+    var source: String { FeatureSources.kafka(topic) }
 }
 
 /// A dead-letter record: the original key and payload, the reason in headers.
@@ -89,11 +91,12 @@ struct BatchAssembler {
         var layouts: [String: [ViewLayout]] = [:]
         var deadLetters: [DeadLetter] = []
         var commitOffsets: [TopicPartition: Int64] = [:]
-        var rows: [FeatureRow] = []
+        var rows = FeatureRows()
         var processed = 0
         let now = EpochMillis.now()
         var views: [ViewLayout] = []
         var source = ""
+        var sourceID: Int32 = 0
         // The partition of the previous message: Kafka hands out a partition's messages in runs,
         // so the lookups below happen once per run, not once per message.
         var current: (tp: TopicPartition, processor: PartitionProcessor, newest: Int)?
@@ -113,6 +116,7 @@ struct BatchAssembler {
                 let tp = TopicPartition(topic: message.topic, partition: message.partition)
                 guard let processor = processors[tp] else { continue }
                 source = topicPlan.source
+                sourceID = topicPlan.sourceID
                 if layouts[message.topic] == nil {
                     layouts[message.topic] = topicPlan.plan.views.enumerated().map { v, view in
                         ViewLayout(
@@ -132,7 +136,7 @@ struct BatchAssembler {
                 current = (tp, processor, index)
             }
             let (_, processor, newestAt) = current!
-            rows.removeAll(keepingCapacity: true)
+            rows.removeAll()
             let rejection = message.value.withUnsafeBytes { processor.process($0, rows: &rows) }
             offline.appendRawEvent(
                 source: source, partition: message.partition, offset: message.offset, key: message.key,
@@ -142,7 +146,7 @@ struct BatchAssembler {
                 if view.offline {
                     offline.appendFeatureRow(
                         view: view.name, entity: row.entity, eventTimeMillis: row.eventTimeMillis, createdMillis: now,
-                        definitionVersion: view.version, source: source, partition: message.partition,
+                        definitionVersion: view.version, sourceID: sourceID, partition: message.partition,
                         offset: message.offset, values: row.values, numeric: view.numeric, strings: view.strings)
                 }
                 if view.online { newest[newestAt].offer(row) }

@@ -6,16 +6,16 @@ import CapstanKafka
 public enum ComputeTiming {
     public static func measure(plan: FeaturePlan, views: [FeatureView], messages: [KafkaMessage]) throws -> (process: Double, assemble: Double) {
         let processor = PartitionProcessor(plan: plan)
-        var rows: [FeatureRow] = []
+        var rows = FeatureRows()
         let start = ContinuousClock.now
         for m in messages {
-            rows.removeAll(keepingCapacity: true)
+            rows.removeAll()
             _ = m.value.withUnsafeBytes { processor.process($0, rows: &rows) }
         }
         let process = (ContinuousClock.now - start).inSeconds
         let topic = messages.first?.topic ?? "t"
         let assembler = BatchAssembler(
-            groupID: "bench", plans: [topic: TopicPlan(topic: topic, plan: plan, versions: plan.views.map { _ in 1 })],
+            groupID: "bench", plans: [topic: TopicPlan(topic: topic, plan: plan, versions: plan.views.map { _ in 1 }, sourceID: 1)],
             snapshotInterval: .seconds(3600))
         var processors: [TopicPartition: PartitionProcessor] = [:]
         for m in messages where processors[TopicPartition(topic: m.topic, partition: m.partition)] == nil {

@@ -90,7 +90,8 @@ public final class FeatureWorker: Service, Sendable {
         var topicPlans: [String: TopicPlan] = [:]
         for (topic, plan) in plans {
             let versions = try await retrying("register definitions") { try await offline.register(plan) }
-            topicPlans[topic] = TopicPlan(topic: topic, plan: plan, versions: versions)
+            let sourceID = try await retrying("register the topic's source") { try await offline.sourceID(of: FeatureSources.kafka(topic)) }
+            topicPlans[topic] = TopicPlan(topic: topic, plan: plan, versions: versions, sourceID: sourceID)
             for (view, version) in zip(plan.views, versions) {
                 logger.info("feature view ready", metadata: ["feature.view": "\(view.name)", "feature.definition_version": "\(version)", "kafka.topic": "\(topic)"])
             }

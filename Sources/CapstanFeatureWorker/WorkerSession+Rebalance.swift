@@ -112,14 +112,14 @@ extension WorkerSession {
 final class Replayer {
     let processor: PartitionProcessor
     var count = 0
-    private var scratch: [FeatureRow] = []
+    private var scratch = FeatureRows()
 
     init(processor: PartitionProcessor) { self.processor = processor }
 
     func replay(_ page: [RawEvent]) {
         for event in page {
             _ = event.payload.withUnsafeBytes { processor.process($0, rows: &scratch) }
-            scratch.removeAll(keepingCapacity: true)
+            scratch.removeAll()
             count += 1
         }
     }

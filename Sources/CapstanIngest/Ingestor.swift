@@ -110,8 +110,10 @@ public final class Ingestor: Sendable {
             let committed = try await postgres.withConnection { connection -> Committed in
                 try await connection.execute("BEGIN")
                 do {
+                    let sourceID = try await FeatureSources.id(of: FeatureSources.upload(uploadID), on: connection)
                     let outcome = try await UploadPipeline(
-                        target: target, request: request, uploadID: uploadID, configuration: configuration, connection: connection, logger: log
+                        target: target, request: request, uploadID: uploadID, sourceID: sourceID, configuration: configuration,
+                        connection: connection, logger: log
                     ).run(body)
                     if let declared = request.contentSHA256, declared != outcome.contentSHA256 {
                         throw CapstanError(.invalidArgument, "content SHA-256 mismatch: declared \(declared), received \(outcome.contentSHA256); nothing was stored")

@@ -42,23 +42,30 @@ final class ShardTransformer {
     private let strings: [Int]
     private let online: Bool
     private let viewName: String
-    private let source: String
-    private var rows: [FeatureRow] = []
+    private let sourceID: Int32
+    private var rows = FeatureRows()
     /// Newest values per entity of this shard (online views only), by the processor's entity
-    /// slot: one array index per row instead of a string-keyed lookup.
-    private var newestBySlot: [(entity: String, ts: Int64, values: [FeatureValue])?] = []
+    /// slot: per slot its entity, event time (`Int64.min` until the slot has a row) and
+    /// `featureCount` values, overwritten in place: no lookup by entity and no allocation per row.
+    private let featureCount: Int
+    private var newestEntity: [String] = []
+    private var newestTs: [Int64] = []
+    private var newestValues: [FeatureValue] = []
 
     /// Newest values per entity of this shard (online views only), built on each call: read it
     /// once, when the shard is done.
     func newestByEntity() -> [String: (ts: Int64, values: [FeatureValue])] {
         var out: [String: (ts: Int64, values: [FeatureValue])] = [:]
-        out.reserveCapacity(newestBySlot.count)
-        for case let entry? in newestBySlot { out[entry.entity] = (entry.ts, entry.values) }
+        out.reserveCapacity(newestTs.count)
+        for slot in newestTs.indices where newestTs[slot] != .min {
+            let first = slot * featureCount
+            out[newestEntity[slot]] = (newestTs[slot], Array(newestValues[first..<first + featureCount]))
+        }
         return out
     }
 
     init(shard: Int, target: UploadTarget, format: UploadFormat, columns: [(field: Int, conversion: UploadTarget.Conversion)?],
-         uploadID: String, createdMillis: Int64, reportLimit: Int) {
+         uploadID: String, sourceID: Int32, createdMillis: Int64, reportLimit: Int) {
         self.shard = shard
         self.target = target
         decoder = RecordDecoder(target: target, format: format, columns: columns)
@@ -69,7 +76,8 @@ final class ShardTransformer {
         strings = target.view.stringFeatures
         online = target.view.onlineEnabled
         viewName = target.name
-        source = "upload:\(uploadID)"
+        featureCount = target.view.features.count
+        self.sourceID = sourceID
     }
 
     func transform(_ batch: RawBatch) -> EncodedPart {
@@ -82,7 +90,7 @@ final class ShardTransformer {
             for r in 0..<batch.count where Int(batch.shards[r]) == shard {
                 let start = Int(batch.starts[r]), end = Int(batch.ends[r])
                 let line = batch.lines[r]
-                rows.removeAll(keepingCapacity: true)
+                rows.removeAll()
                 let reason = decoder.process(p, start: start, end: end, rows: &rows)
                 var accepted = false
                 for row in rows where row.view == target.index {
@@ -92,18 +100,11 @@ final class ShardTransformer {
                     if offline {
                         out.appendFeatureRow(
                             view: viewName, entity: row.entity, eventTimeMillis: row.eventTimeMillis, createdMillis: createdMillis,
-                            definitionVersion: target.definitionVersion, source: source, partition: 0, offset: line,
+                            definitionVersion: target.definitionVersion, sourceID: sourceID, partition: 0, offset: line,
                             values: row.values, numeric: numeric, strings: strings)
                     }
                     part.rowCount += 1
-                    if online {
-                        let slot = row.entitySlot
-                        if slot >= newestBySlot.count {
-                            newestBySlot.append(contentsOf: repeatElement(nil, count: slot + 1 - newestBySlot.count))
-                        }
-                        if let existing = newestBySlot[slot], existing.ts > row.eventTimeMillis { continue }
-                        newestBySlot[slot] = (row.entity, row.eventTimeMillis, row.values)
-                    }
+                    if online { offerNewest(row) }
                 }
                 if !accepted {
                     let text = reason ?? "record produced no row for view \(viewName)"
@@ -120,6 +121,24 @@ final class ShardTransformer {
         part.rows = out.finish()
         if part.rejectCount > 0 { part.rejects = rejects.finish() }
         return part
+    }
+}
+
+extension ShardTransformer {
+    /// Keeps `row` as its entity's newest unless the slot holds a later event.
+    private func offerNewest(_ row: FeatureRow) {
+        let slot = row.entitySlot
+        if slot >= newestTs.count {
+            let added = slot + 1 - newestTs.count
+            newestEntity.append(contentsOf: repeatElement("", count: added))
+            newestTs.append(contentsOf: repeatElement(.min, count: added))
+            newestValues.append(contentsOf: repeatElement(.null, count: added * featureCount))
+        }
+        if newestTs[slot] > row.eventTimeMillis { return }
+        if newestTs[slot] == .min { newestEntity[slot] = row.entity }
+        newestTs[slot] = row.eventTimeMillis
+        let first = slot * featureCount
+        for k in 0..<featureCount { newestValues[first + k] = row.values[k] }
     }
 }
 
@@ -144,13 +163,13 @@ final class RecordDecoder {
 
     /// Processes the record `p[start..<end]`, appending the engine's rows (of every view of the
     /// plan) to `rows`; returns the rejection reason, if any.
-    func process(_ p: UnsafePointer<UInt8>, start: Int, end: Int, rows: inout [FeatureRow]) -> String? {
+    func process(_ p: UnsafePointer<UInt8>, start: Int, end: Int, rows: inout FeatureRows) -> String? {
         guard csv else { return processor.process(UnsafeRawBufferPointer(start: p + start, count: end - start), rows: &rows)?.reason }
         return processCSV(p, start: start, end: end, rows: &rows)
     }
 
     /// Decodes a CSV record into the processor's fields (typed by the view schema) and runs it.
-    private func processCSV(_ p: UnsafePointer<UInt8>, start: Int, end: Int, rows: inout [FeatureRow]) -> String? {
+    private func processCSV(_ p: UnsafePointer<UInt8>, start: Int, end: Int, rows: inout FeatureRows) -> String? {
         if let malformed = CSV.split(p, start: start, end: end, into: &fields) { return "malformed CSV: \(malformed)" }
         guard fields.count == columns.count else {
             return "expected \(columns.count) columns as in the header, got \(fields.count)"

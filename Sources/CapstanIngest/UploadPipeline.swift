@@ -14,6 +14,8 @@ struct UploadPipeline {
     var target: UploadTarget
     var request: UploadRequest
     var uploadID: String
+    /// The upload's id in `capstan_sources`, registered in the upload's transaction.
+    var sourceID: Int32
     var configuration: IngestConfiguration
     var connection: PostgresConnection
     var logger: Logger
@@ -90,6 +92,7 @@ struct UploadPipeline {
         }
         let created = EpochMillis.now()
         let uploadID = self.uploadID
+        let sourceID = self.sourceID
         let reportLimit = configuration.reportedRejects
         let writer = UploadWriter(connection: connection, uploadID: uploadID, view: target.name, shards: shards, reportLimit: reportLimit)
 
@@ -103,7 +106,7 @@ struct UploadPipeline {
                             if transformer == nil {
                                 transformer = ShardTransformer(
                                     shard: shard, target: target, format: request.format, columns: item.columns, uploadID: uploadID,
-                                    createdMillis: created, reportLimit: reportLimit)
+                                    sourceID: sourceID, createdMillis: created, reportLimit: reportLimit)
                             }
                             try await parts.send(.part(transformer!.transform(item.batch)))
                         }

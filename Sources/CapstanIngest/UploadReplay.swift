@@ -13,7 +13,7 @@ public final class UploadReplay {
     public let target: UploadTarget
     let format: UploadFormat
     private let decoder: RecordDecoder
-    private var rows: [FeatureRow] = []
+    private var rows = FeatureRows()
 
     /// `formatName` and `header` as `capstan_uploads` records them (`csv` with its header line,
     /// or `jsonl` without one).
@@ -45,7 +45,7 @@ public final class UploadReplay {
             try batch.bytes.withUnsafeBufferPointer { buffer in
                 let p = buffer.baseAddress!
                 for r in 0..<batch.count {
-                    rows.removeAll(keepingCapacity: true)
+                    rows.removeAll()
                     _ = decoder.process(p, start: Int(batch.starts[r]), end: Int(batch.ends[r]), rows: &rows)
                     try body(batch.lines[r], rows.filter { $0.view == index })
                 }

@@ -170,7 +170,7 @@ public struct BackfillRunner: Sendable {
     /// The raw-log sources of a definition and their partitions' offset ranges.
     static func sources(_ definition: FeatureDefinition, connection: PostgresConnection) async throws -> [Source] {
         guard let topic = try definition.spec().source.kafka?.topic else { return [] }
-        let name = "kafka:\(topic)"
+        let name = FeatureSources.kafka(topic)
         let rows = try await connection.query(
             "SELECT partition, min(first_offset), max(last_offset) FROM capstan_raw_segments WHERE source = $1 GROUP BY partition ORDER BY partition",
             [.text(name)])
@@ -183,7 +183,7 @@ public struct BackfillRunner: Sendable {
         var format: String
         var header: String?
         var records: Int64
-        var source: String { "upload:\(uploadID)" }
+        var source: String { FeatureSources.upload(uploadID) }
     }
 
     /// The committed uploads of `view` that stored records, oldest first.
@@ -212,24 +212,25 @@ public struct BackfillRunner: Sendable {
         var chunkNumber = 0
         for source in sources {
             let checkpoints = try await pool.withConnection { try await BackfillLedger.checkpoints(run.runID, source: source.name, connection: $0) }
+            let sourceID = try await store.sourceID(of: source.name)
             for part in source.partitions {
                 var checkpoint = checkpoints[part.partition] ?? .init(nextOffset: part.first, eventsDone: 0, rowsWritten: 0, onlineUpdated: 0, done: false)
                 if checkpoint.done { continue }
                 let processor = PartitionProcessor(plan: plan)
                 // Window state up to the checkpoint: replay without emitting (deterministic).
                 if checkpoint.nextOffset > part.first {
-                    var scratch: [FeatureRow] = []
+                    var scratch = FeatureRows()
                     try await store.rawEvents(source: source.name, partition: part.partition, from: part.first, to: checkpoint.nextOffset) { page in
                         for event in page {
                             _ = event.payload.withUnsafeBytes { processor.process($0, rows: &scratch) }
-                            scratch.removeAll(keepingCapacity: true)
+                            scratch.removeAll()
                         }
                     }
                 }
                 while checkpoint.nextOffset <= part.last {
                     let end = min(part.last + 1, checkpoint.nextOffset + Int64(chunkEvents))
-                    var chunk = Chunk(view: plan.views[v], version: run.definitionVersion, source: source.name, partition: part.partition)
-                    var scratch: [FeatureRow] = []
+                    var chunk = Chunk(view: plan.views[v], version: run.definitionVersion, source: source.name, sourceID: sourceID, partition: part.partition)
+                    var scratch = FeatureRows()
                     try await store.rawEvents(source: source.name, partition: part.partition, from: checkpoint.nextOffset, to: end) { page in
                         for event in page {
                             _ = event.payload.withUnsafeBytes { processor.process($0, rows: &scratch) }
@@ -237,7 +238,7 @@ public struct BackfillRunner: Sendable {
                             for row in scratch where row.view == v && row.eventTimeMillis >= run.fromMillis && row.eventTimeMillis < run.toMillis {
                                 chunk.add(row, offset: event.offset)
                             }
-                            scratch.removeAll(keepingCapacity: true)
+                            scratch.removeAll()
                         }
                     }
                     chunkNumber += 1
@@ -273,7 +274,8 @@ public struct BackfillRunner: Sendable {
         var checkpoint = checkpoints[0] ?? .init(nextOffset: 0, eventsDone: 0, rowsWritten: 0, onlineUpdated: 0, done: false)
         if checkpoint.done { return }
         let replay = try UploadReplay(target: UploadTarget(plan: plan, index: v), formatName: upload.format, header: upload.header)
-        var chunk = Chunk(view: plan.views[v], version: run.definitionVersion, source: upload.source, partition: 0)
+        let sourceID = try await pool.withConnection { try await FeatureSources.id(of: upload.source, on: $0) }
+        var chunk = Chunk(view: plan.views[v], version: run.definitionVersion, source: upload.source, sourceID: sourceID, partition: 0)
         var lastLine: Int64 = checkpoint.nextOffset - 1
         var afterLine: Int64 = -1
         while true {
@@ -319,7 +321,7 @@ public struct BackfillRunner: Sendable {
         checkpoint.onlineUpdated += Int64(online)
         checkpoint.done = done
         checkpoint.rowsWritten += try await commit(chunk, run: run, checkpoint: checkpoint, number: number)
-        chunk = Chunk(view: chunk.view, version: chunk.version, source: chunk.source, partition: chunk.partition)
+        chunk = Chunk(view: chunk.view, version: chunk.version, source: chunk.source, sourceID: chunk.sourceID, partition: chunk.partition)
     }
 
     /// Rows of one chunk, and each entity's newest values for the online store.
@@ -327,6 +329,8 @@ public struct BackfillRunner: Sendable {
         let view: FeaturePlan.ViewPlan
         let version: Int32
         let source: String
+        /// `source`'s id in `capstan_sources`, which the rows carry.
+        let sourceID: Int32
         let partition: Int32
         var writer = PostgresCopyBinaryWriter()
         var events = 0
@@ -335,10 +339,11 @@ public struct BackfillRunner: Sendable {
         var newest: [String: (ts: Int64, values: [FeatureValue])] = [:]
         let created = EpochMillis.now()
 
-        init(view: FeaturePlan.ViewPlan, version: Int32, source: String, partition: Int32) {
+        init(view: FeaturePlan.ViewPlan, version: Int32, source: String, sourceID: Int32, partition: Int32) {
             self.view = view
             self.version = version
             self.source = source
+            self.sourceID = sourceID
             self.partition = partition
         }
 
@@ -354,7 +359,7 @@ public struct BackfillRunner: Sendable {
                 writer.appendTimestamp(epochMillis: row.eventTimeMillis)
                 writer.appendTimestamp(epochMillis: created)
                 writer.appendInt32(version)
-                writer.appendText(source)
+                writer.appendInt32(sourceID)
                 writer.appendInt32(partition)
                 writer.appendInt64(offset)
                 writer.appendFloat64Array(view.numericFeatures.map { Self.number(row.values[$0]) })
@@ -380,7 +385,7 @@ public struct BackfillRunner: Sendable {
         var chunk = chunk
         let payload = chunk.writer.rowCount > 0 ? chunk.writer.finish() : nil
         let (lo, hi) = (chunk.minMillis, chunk.maxMillis)
-        let (view, version, source, partition) = (chunk.view.name, chunk.version, chunk.source, chunk.partition)
+        let (view, version, source, sourceID, partition) = (chunk.view.name, chunk.version, chunk.source, chunk.sourceID, chunk.partition)
         let hook = beforeChunkCommit
         return try await pool.withConnection { connection in
             try await connection.transaction { conn in
@@ -389,7 +394,7 @@ public struct BackfillRunner: Sendable {
                     try conn.execute(
                         "CREATE TEMP TABLE IF NOT EXISTS capstan_backfill_stage (LIKE capstan_feature_rows) ON COMMIT DELETE ROWS")
                     _ = try conn.copyIn(
-                        "COPY capstan_backfill_stage (view, entity, event_ts, created_ts, definition_version, source, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)",
+                        "COPY capstan_backfill_stage (view, entity, event_ts, created_ts, definition_version, source_id, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)",
                         data: payload)
                     // Skip rows already stored for this view, version and source position (an
                     // earlier run, or the worker under the same version). The event-time bounds let
@@ -401,10 +406,10 @@ public struct BackfillRunner: Sendable {
                         WHERE NOT EXISTS (
                             SELECT 1 FROM capstan_feature_rows r
                             WHERE r.event_ts BETWEEN $1 AND $2 AND r.view = $3 AND r.definition_version = $4::int
-                              AND r.source = $5 AND r.source_partition = $6::int AND r.source_offset = s.source_offset
+                              AND r.source_id = $5::int AND r.source_partition = $6::int AND r.source_offset = s.source_offset
                               AND r.event_ts = s.event_ts)
                         """,
-                        [.timestamp(epochMillis: lo), .timestamp(epochMillis: hi), .text(view), .int64(Int64(version)), .text(source), .int64(Int64(partition))])
+                        [.timestamp(epochMillis: lo), .timestamp(epochMillis: hi), .text(view), .int64(Int64(version)), .int64(Int64(sourceID)), .int64(Int64(partition))])
                     inserted = result.affectedRows ?? 0
                 }
                 var saved = checkpoint

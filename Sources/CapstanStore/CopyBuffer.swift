@@ -23,13 +23,14 @@ public struct CopyBuffer: Sendable {
 
     /// The COPY statement for payloads of `appendFeatureRow` rows.
     public static let featureRowsCopy =
-        "COPY capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)"
+        "COPY capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source_id, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)"
 
     /// Appends one `capstan_feature_rows` row: the values at `numeric` as `num` (numbers;
-    /// booleans as 1/0; others NULL) and those at `strings` as `txt`.
+    /// booleans as 1/0; others NULL) and those at `strings` as `txt`. `sourceID` is the source's
+    /// id from `FeatureSources`.
     public mutating func appendFeatureRow(
         view: String, entity: String, eventTimeMillis: Int64, createdMillis: Int64, definitionVersion: Int32,
-        source: String, partition: Int32, offset: Int64, values: [FeatureValue], numeric: [Int], strings: [Int]
+        sourceID: Int32, partition: Int32, offset: Int64, values: [FeatureValue], numeric: [Int], strings: [Int]
     ) {
         beginRow(10)
         fieldText(view)
@@ -37,7 +38,7 @@ public struct CopyBuffer: Sendable {
         fieldTimestamp(eventTimeMillis)
         fieldTimestamp(createdMillis)
         fieldInt32(definitionVersion)
-        fieldText(source)
+        fieldInt32(sourceID)
         fieldInt32(partition)
         fieldInt64(offset)
         fieldNumberArray(values, numeric)

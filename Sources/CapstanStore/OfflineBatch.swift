@@ -63,11 +63,11 @@ public struct OfflineBatch: Sendable {
     /// `strings` to `txt` (see `CopyBuffer.appendFeatureRow`).
     public mutating func appendFeatureRow(
         view: String, entity: String, eventTimeMillis: Int64, createdMillis: Int64, definitionVersion: Int32,
-        source: String, partition: Int32, offset: Int64, values: [FeatureValue], numeric: [Int], strings: [Int]
+        sourceID: Int32, partition: Int32, offset: Int64, values: [FeatureValue], numeric: [Int], strings: [Int]
     ) {
         featureRows.appendFeatureRow(
             view: view, entity: entity, eventTimeMillis: eventTimeMillis, createdMillis: createdMillis,
-            definitionVersion: definitionVersion, source: source, partition: partition, offset: offset,
+            definitionVersion: definitionVersion, sourceID: sourceID, partition: partition, offset: offset,
             values: values, numeric: numeric, strings: strings)
     }
 

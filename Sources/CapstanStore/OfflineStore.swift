@@ -54,6 +54,11 @@ public final class OfflineStore: Sendable {
         return versions
     }
 
+    /// The id of source `name` (see `FeatureSources`), registered on first use.
+    public func sourceID(of name: String) async throws -> Int32 {
+        try await pool.withConnection { try await FeatureSources.id(of: name, on: $0) }
+    }
+
     /// A PostgreSQL array literal of quoted strings.
     static func textArrayLiteral(_ items: [String]) -> String {
         "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"

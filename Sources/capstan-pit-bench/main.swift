@@ -39,6 +39,7 @@ struct PitBench: AsyncParsableCommand {
             features: (1...5).map { FeatureSpec(name: "f\($0)", expr: "amount * \($0)") }, online: OnlineSpec(enabled: false)))
         let version = try await store.register(try PlanCompiler.compile([view]))[0]
 
+        let sourceID = try await store.sourceID(of: FeatureSources.kafka("bench"))
         let loaded = try await pool.withConnection { try await $0.query("SELECT count(*) FROM capstan_feature_rows") }.first.flatMap { try $0.int64(at: 0) } ?? 0
         if loaded != Int64(rows) {
             let start = ContinuousClock.now
@@ -48,11 +49,11 @@ struct PitBench: AsyncParsableCommand {
                 // Row i: entity e(i % E), ~one event a minute per entity, five features.
                 try await connection.execute(
                     """
-                    INSERT INTO capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source, source_partition, source_offset, num, txt)
+                    INSERT INTO capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source_id, source_partition, source_offset, num, txt)
                     SELECT 'bench_pit', 'e' || (i % \(entities)),
                            TIMESTAMPTZ 'epoch' + (\(Self.t0) + (i / \(entities)) * 60000 + (i * 7919) % 60000) * INTERVAL '1 millisecond',
                            TIMESTAMPTZ 'epoch' + (\(Self.t0) + (i / \(entities)) * 60000 + (i * 7919) % 60000 + 1000) * INTERVAL '1 millisecond',
-                           \(version), 'kafka:bench', 0, i,
+                           \(version), \(sourceID), 0, i,
                            ARRAY[((i * 2654435761) % 100000) / 100.0, ((i * 40503) % 100000) / 100.0, ((i * 69069) % 100000) / 100.0,
                                  ((i * 1103515245) % 100000) / 100.0, ((i * 22695477) % 100000) / 100.0]::float8[],
                            '{}'::text[]

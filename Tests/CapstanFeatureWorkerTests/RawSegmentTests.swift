@@ -49,7 +49,7 @@ struct CopyBufferTests {
         var original = CopyBuffer()
         original.appendFeatureRow(
             view: "v", entity: "e", eventTimeMillis: 946_684_800_001, createdMillis: 946_684_800_000, definitionVersion: 3,
-            source: "s", partition: 2, offset: 9, values: [.number(1.5), .string("x"), .bool(true), .null], numeric: [0, 2, 3], strings: [1])
+            sourceID: 7, partition: 2, offset: 9, values: [.number(1.5), .string("x"), .bool(true), .null], numeric: [0, 2, 3], strings: [1])
         var copy = original
         copy.beginRow(1)
         copy.fieldNull()
@@ -70,7 +70,7 @@ struct CopyBufferTests {
         #expect(int(4) == 8 && int(8) == 1000)
         #expect(int(4) == 8 && int(8) == 0)
         #expect(int(4) == 4 && int(4) == 3)
-        #expect(int(4) == 1 && bytes[at] == UInt8(ascii: "s")); at += 1
+        #expect(int(4) == 4 && int(4) == 7)
         #expect(int(4) == 4 && int(4) == 2)
         #expect(int(4) == 8 && int(8) == 9)
         // num: one dimension of 3 float8 (701) with a NULL: 1.5, 1.0, NULL.

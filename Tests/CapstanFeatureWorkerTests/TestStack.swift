@@ -93,7 +93,7 @@ enum Pipeline {
         for (partition, list) in byPartition {
             let processor = PartitionProcessor(plan: plan)
             for m in list.sorted(by: { $0.offset < $1.offset }) {
-                var out: [FeatureRow] = []
+                var out = FeatureRows()
                 _ = m.value.withUnsafeBytes { processor.process($0, rows: &out) }
                 for r in out {
                     let view = plan.views[r.view]

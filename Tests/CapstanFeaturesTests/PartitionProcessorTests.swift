@@ -40,6 +40,27 @@ struct PartitionProcessorTests {
         #expect(rows[1].values == [.number(2), .number(120), .string("purchase"), .number(2.0 / 3.0), .number(3)])
     }
 
+    @Test("rows reused from event to event hold each event's own values, and a kept row keeps its own")
+    func reusedRows() throws {
+        let processor = PartitionProcessor(plan: try Self.plan())
+        var rows = FeatureRows()
+        _ = F.event("u1", "purchase", amount: 20, at: Self.t0).withUnsafeBytes { processor.process($0, rows: &rows) }
+        #expect(rows.count == 2)
+        let kept = rows[0]
+        rows.removeAll()
+        #expect(rows.isEmpty)
+        // A rejected event (required field missing) leaves nothing behind from the earlier rows.
+        let rejection = Array(#"{"user_id":"u2","ts":"2026-11-21T10:00:01Z"}"#.utf8).withUnsafeBytes { processor.process($0, rows: &rows) }
+        #expect(rejection != nil)
+        #expect(rows.isEmpty)
+        _ = F.event("u2", "click", amount: nil, at: Self.t0 + 1000).withUnsafeBytes { processor.process($0, rows: &rows) }
+        #expect(rows.map(\.entity) == ["u2", "u2"])
+        #expect(rows[0].values == [.number(0), .bool(false), .bool(true), .string("low")])
+        #expect(rows[1].values == [.number(0), .null, .string("click"), .number(0), .number(1)])
+        #expect(kept.entity == "u1")
+        #expect(kept.values == [.number(20), .bool(true), .bool(true), .string("low")])
+    }
+
     @Test("an out-of-order event sees only the past, and later events see it")
     func outOfOrder() throws {
         let processor = PartitionProcessor(plan: try Self.plan())

@@ -38,8 +38,8 @@ enum PlanFixtures {
     }
 
     static func process(_ processor: PartitionProcessor, _ payload: [UInt8]) -> (rows: [FeatureRow], rejection: EventRejection?) {
-        var rows: [FeatureRow] = []
+        var rows = FeatureRows()
         let rejection = payload.withUnsafeBytes { processor.process($0, rows: &rows) }
-        return (rows, rejection)
+        return (Array(rows), rejection)
     }
 }

@@ -163,7 +163,7 @@ struct TestGateway {
         var out: [String] = []
         var rejected: [Int64] = []
         for (line, json) in events {
-            var rows: [FeatureRow] = []
+            var rows = FeatureRows()
             _ = Array(json.utf8).withUnsafeBytes { processor.process($0, rows: &rows) }
             guard let row = rows.first(where: { $0.view == target.index }) else {
                 rejected.append(line)

@@ -84,7 +84,7 @@ struct BackfillTests {
         for partition: Int32 in [0, 1] {
             let processor = PartitionProcessor(plan: plan)
             for e in events where e.partition == partition {
-                var out: [FeatureRow] = []
+                var out = FeatureRows()
                 _ = e.payload.withUnsafeBytes { processor.process($0, rows: &out) }
                 for r in out where r.eventTimeMillis >= from && r.eventTimeMillis < to {
                     let v = plan.views[0]

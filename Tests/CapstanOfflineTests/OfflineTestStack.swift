@@ -36,8 +36,8 @@ actor OfflineTestStack {
         return try await task.value
     }
 
-    /// A fresh, migrated database; returns a pool on it.
-    func freshStore() async throws -> (pool: PostgresPool, url: String, redisURL: String) {
+    /// A fresh database, migrated unless `migrated` is false; returns a pool on it.
+    func freshStore(migrated: Bool = true) async throws -> (pool: PostgresPool, url: String, redisURL: String) {
         let (postgres, redis) = try await servers()
         databases += 1
         let name = "o\(databases)_\(UInt32.random(in: 0...UInt32.max))"
@@ -46,7 +46,7 @@ actor OfflineTestStack {
         await admin.close()
         let url = String(postgres.url[..<postgres.url.lastIndex(of: "/")!]) + "/" + name
         let pool = PostgresPool(config: try PostgresConfig(url: url), size: 4, logger: logger)
-        try await OfflineStore(pool: pool, logger: logger).migrate()
+        if migrated { try await OfflineStore(pool: pool, logger: logger).migrate() }
         return (pool, url, redis.url)
     }
 }

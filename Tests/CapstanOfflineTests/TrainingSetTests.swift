@@ -18,7 +18,7 @@ struct RowWriter {
         offset += 1
         let values = numbers.map { $0.map(FeatureValue.number) ?? .null } + texts.map { $0.map(FeatureValue.string) ?? .null }
         batch.appendFeatureRow(
-            view: view, entity: entity, eventTimeMillis: event, createdMillis: created, definitionVersion: version, source: "kafka:events",
+            view: view, entity: entity, eventTimeMillis: event, createdMillis: created, definitionVersion: version, sourceID: 1,
             partition: 0, offset: offset, values: values, numeric: Array(numbers.indices), strings: Array(numbers.count..<values.count))
         csv += "\(view),\(version),\(entity),\(event),\(created * 1000),\(offset),\(csvValues.joined(separator: ","))\n"
     }

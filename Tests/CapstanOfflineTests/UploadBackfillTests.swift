@@ -93,7 +93,7 @@ struct UploadBackfillTests {
             try await connection.query(
                 """
                 SELECT entity, source_partition, source_offset, (extract(epoch FROM event_ts) * 1000)::bigint, array_to_json(num)::text, array_to_json(txt)::text
-                FROM capstan_feature_rows WHERE view = $1 AND definition_version = $2::int AND starts_with(source, $3)
+                FROM capstan_feature_rows WHERE view = $1 AND definition_version = $2::int AND source_id IN (SELECT id FROM capstan_sources WHERE starts_with(name, $3))
                 """, [.text(view), .int64(Int64(version)), .text(prefix)])
         }
         return try result.map { r in
@@ -184,7 +184,7 @@ struct UploadBackfillTests {
         // Lose a third of each upload's rows; the backfill must write exactly those again.
         let deleted = try await store.pool.withConnection { connection in
             try await connection.query(
-                "DELETE FROM capstan_feature_rows WHERE view = 'ubfb' AND source LIKE 'upload:%' AND source_offset % 3 = 0 RETURNING 1", [])
+                "DELETE FROM capstan_feature_rows WHERE view = 'ubfb' AND source_id IN (SELECT id FROM capstan_sources WHERE name LIKE 'upload:%') AND source_offset % 3 = 0 RETURNING 1", [])
         }.count
         #expect(deleted > 100)
         let runner = BackfillRunner(pool: store.pool, redis: redis, chunkEvents: 64, logger: Logger(label: "t"))

@@ -100,9 +100,10 @@ public final class PartitionProcessor {
     /// Number of entities with state, per view.
     public var entityCounts: [Int] { states.map(\.entityIDs.count) }
 
-    /// Processes one event. Rows for the views that accepted it are appended to `rows`; the
+    /// Processes one event. Rows for the views that accepted it are appended to `rows` (which the
+    /// caller empties between events with `removeAll()`, keeping their storage); the
     /// returned rejection (if any) names the views that did not and why.
-    public func process(_ payload: UnsafeRawBufferPointer, rows: inout [FeatureRow]) -> EventRejection? {
+    public func process(_ payload: UnsafeRawBufferPointer, rows: inout FeatureRows) -> EventRejection? {
         do {
             try parser.parse(payload, into: &fieldValues)
         } catch {
@@ -114,7 +115,7 @@ public final class PartitionProcessor {
     /// Processes one event whose fields the caller decoded itself (e.g. a CSV record): `fill`
     /// receives the field values, one per `plan.fields` entry, all reset to `.missing`, and sets
     /// those the record has. Validation, features and rows are exactly as for `process(_:rows:)`.
-    public func process(filling fill: (inout [JSONField]) -> Void, rows: inout [FeatureRow]) -> EventRejection? {
+    public func process(filling fill: (inout [JSONField]) -> Void, rows: inout FeatureRows) -> EventRejection? {
         if fieldValues.count != plan.fields.count {
             fieldValues = [JSONField](repeating: .missing, count: plan.fields.count)
         } else {
@@ -124,7 +125,7 @@ public final class PartitionProcessor {
         return processLoadedFields(rows: &rows)
     }
 
-    private func processLoadedFields(rows: inout [FeatureRow]) -> EventRejection? {
+    private func processLoadedFields(rows: inout FeatureRows) -> EventRejection? {
         loadFields()
         let viewCount = hot.count
         var anyRejected = false
@@ -186,11 +187,7 @@ public final class PartitionProcessor {
             let state = states[v]
             let i = entityIndex[v]
             if ts > state.maxTs[i] { state.maxTs[i] = ts }
-            let featureSlots = hot[v].featureSlots
-            var values = [FeatureValue]()
-            values.reserveCapacity(featureSlots.count)
-            for slot in featureSlots { values.append(slots[slot]) }
-            rows.append(FeatureRow(view: v, entity: entities[v], eventTimeMillis: ts, values: values, entitySlot: i))
+            rows.append(view: v, entity: entities[v], eventTimeMillis: ts, entitySlot: i, slots: slots, indices: hot[v].featureSlots)
         }
         guard anyRejected else { return nil }
         var names: [String] = []
