@@ -274,7 +274,7 @@ public struct BackfillRunner: Sendable {
         var checkpoint = checkpoints[0] ?? .init(nextOffset: 0, eventsDone: 0, rowsWritten: 0, onlineUpdated: 0, done: false)
         if checkpoint.done { return }
         let replay = try UploadReplay(target: UploadTarget(plan: plan, index: v), formatName: upload.format, header: upload.header)
-        let sourceID = try await pool.withConnection { try await FeatureSources.id(of: upload.source, on: $0) }
+        let sourceID = try await OfflineStore(pool: pool, logger: logger).sourceID(of: upload.source)
         var chunk = Chunk(view: plan.views[v], version: run.definitionVersion, source: upload.source, sourceID: sourceID, partition: 0)
         var lastLine: Int64 = checkpoint.nextOffset - 1
         var afterLine: Int64 = -1

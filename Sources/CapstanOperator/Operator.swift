@@ -85,6 +85,15 @@ public final class Operator: Sendable {
     /// True once every cache has been listed.
     public var isSynced: Bool { synced.load(ordering: .relaxed) }
 
+    /// Why this instance is not ready, for `/readyz`; nil when it is. The instance that acts (the
+    /// leader, or the only replica) is ready once every cache has been listed; a standby is ready
+    /// as it is (it only waits for the Lease), so a rollout of several replicas is not held up.
+    public var notReadyReason: String? {
+        if options.leaderElection != nil && !isLeader { return nil }
+        if !isLeader { return "not started" }
+        return isSynced ? nil : "listing FeatureViews, ModelDeployments and their children (caches not synced yet)"
+    }
+
     /// Runs until the task is cancelled (or leadership is lost: then it throws).
     public func run() async throws {
         if let election = options.leaderElection {

@@ -174,7 +174,8 @@ public enum OfflineSchema {
     /// feature row is written twice (table and WAL), so a narrower row is less for PostgreSQL to
     /// write; the upload benchmark's gateway rate rose about 5 % with it. Existing rows are moved
     /// to the new layout (one rewrite of the table) and their source names registered; the
-    /// `feature_values` view is recreated unchanged. There is no foreign key (a per-row check on
+    /// `feature_values` view is recreated unchanged (its text repeats migration 1's on purpose:
+    /// an applied migration's SQL is frozen by its checksum, so migrations share no constants). There is no foreign key (a per-row check on
     /// every COPY); writers register a source before its rows (`FeatureSources`).
     static let sourceIDs = PostgresMigration(
         version: 5, name: "feature rows reference their source by id",

@@ -30,8 +30,11 @@ public enum Telemetry {
 }
 
 /// Readiness as a set of named conditions that are not yet met; ready when the set is empty.
+/// A component either reports its changes (`block`/`unblock`) or is asked on every read
+/// (`check`), for state it already keeps.
 public final class Readiness: Sendable {
     private let pending = Mutex<[String: String]>([:])
+    private let checks = Mutex<[String: @Sendable () -> String?]>([:])
 
     public init(initiallyPending: [String: String] = [:]) {
         pending.withLock { $0 = initiallyPending }
@@ -42,10 +45,17 @@ public final class Readiness: Sendable {
 
     public func unblock(_ component: String) { pending.withLock { $0[component] = nil } }
 
+    /// Asks `reason` on every read: `component` is not ready while it returns a reason.
+    public func check(_ component: String, _ reason: @escaping @Sendable () -> String?) {
+        checks.withLock { $0[component] = reason }
+    }
+
     /// nil when ready, else the reasons, one per line, sorted.
     public var reasons: String? {
-        pending.withLock { p in
-            p.isEmpty ? nil : p.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
+        var all = pending.withLock { $0 }
+        for (component, reason) in checks.withLock({ $0 }) {
+            if let text = reason() { all[component] = text }
         }
+        return all.isEmpty ? nil : all.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
     }
 }

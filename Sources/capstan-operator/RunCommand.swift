@@ -103,6 +103,7 @@ struct RunCommand: AsyncParsableCommand {
         let registry = Telemetry.bootstrap()
         let op = Operator(client: client, configuration: configuration, options: options, logger: logger)
         let readiness = Readiness()
+        readiness.check("operator") { op.notReadyReason }
         let ops = OpsServer.application(host: metricsHost, port: metricsPort, registry: registry, readiness: readiness, logger: logger)
         let group = ServiceGroup(
             configuration: .init(

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 @Suite("Operations endpoints", .timeLimit(.minutes(2)))
@@ -57,6 +58,13 @@ struct OpsServerTests {
         #expect(notReady.status == 503)
         #expect(notReady.body.contains("feature-worker: connecting to PostgreSQL"))
         readiness.unblock("feature-worker")
+        #expect(try await Self.get(port: port, path: "/readyz").status == 200)
+        // A checked component is asked on every request.
+        let syncing = Mutex(true)
+        readiness.check("operator") { syncing.withLock { $0 } ? "caches not synced yet" : nil }
+        let checked = try await Self.get(port: port, path: "/readyz")
+        #expect(checked.status == 503 && checked.body.contains("operator: caches not synced yet"))
+        syncing.withLock { $0 = false }
         #expect(try await Self.get(port: port, path: "/readyz").status == 200)
 
         Counter(label: "capstan_test_ops_total", dimensions: [("status", "ok")]).increment(by: 3)

@@ -238,15 +238,31 @@ struct OperatorIntegrationTests {
         await h.stop(task)
     }
 
+    @Test("a single replica is ready for /readyz only once its caches are synced")
+    func readiness() async throws {
+        let h = try await OperatorHarness(deploymentsAvailable: true)
+        let op = Operator(client: h.client, configuration: OperatorConfiguration(), options: .init(namespace: nil, workers: 1), logger: h.logger)
+        #expect(op.notReadyReason == "not started")
+        // The first list of FeatureViews fails: the cache syncs only after the watcher's backoff.
+        h.server.injectFailure(.init(method: "GET", pathContains: "/featureviews", status: 500, reason: "InternalError", count: 1))
+        let task = Task { try await op.run() }
+        try await h.eventually("not ready while listing") { op.notReadyReason?.contains("caches not synced") == true }
+        try await h.eventually("ready once synced") { op.notReadyReason == nil }
+        #expect(op.isSynced)
+        await h.stop(task)
+    }
+
     @Test("two operators: one leads; when it stops, the other takes over")
     func leadershipHandover() async throws {
         let h = try await OperatorHarness(deploymentsAvailable: true)
         let (first, firstTask) = h.startOperator(leaseIdentity: "first")
         try await h.eventually("first leads") { first.isLeader }
+        try await h.eventually("the leader is ready once its caches are synced") { first.isSynced && first.notReadyReason == nil }
         let (second, secondTask) = h.startOperator(leaseIdentity: "second")
         try await h.apply(yaml: h.example("featureviews.yaml"))
         try await h.eventually("first reconciles") { h.isReady(Operator.featureViews, "risk") }
         #expect(!second.isLeader)
+        #expect(second.notReadyReason == nil)  // a standby is ready: it only waits for the Lease
 
         firstTask.cancel()
         _ = try? await firstTask.value
