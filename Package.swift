@@ -172,7 +172,7 @@ let package = Package(
         .target(
             name: "CapstanGateway",
             dependencies: [
-                "CapstanCore", "CapstanRedis", "CapstanKafka", "CapstanInference",
+                "CapstanCore", "CapstanRedis", "CapstanKafka", "CapstanInference", "CapstanTelemetry",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -1,3 +1,4 @@
+import CapstanTelemetry
 import Foundation
 import Hummingbird
 import Logging
@@ -88,14 +89,7 @@ public enum GatewayHTTP {
             return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "not ready\n" + states.joined(separator: "\n") + "\n")))
         }
         if let registry {
-            router.get("/metrics") { _, _ -> Response in
-                var buffer: [UInt8] = []
-                buffer.reserveCapacity(16 * 1024)
-                registry.emit(into: &buffer)
-                return Response(
-                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
-            }
+            router.get("/metrics") { _, _ -> Response in OpsServer.metricsResponse(registry) }
         }
         return Application(
             router: router,

@@ -91,11 +91,7 @@ struct HTTPEndpoints: Sendable {
             guard let registry = Telemetry.registry else {
                 return json(.notFound, #"{"error":"metrics are not enabled in this process"}"#)
             }
-            var buffer: [UInt8] = []
-            registry.emit(into: &buffer)
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+            return OpsServer.metricsResponse(registry)
         }
         let bound = OneShot<Int>()
         let app = Application(

@@ -12,14 +12,7 @@ public enum OpsServer {
         host: String, port: Int, registry: PrometheusCollectorRegistry, readiness: Readiness, logger: Logger
     ) -> some ApplicationProtocol {
         let router = Router()
-        router.get("/metrics") { _, _ -> Response in
-            var buffer: [UInt8] = []
-            buffer.reserveCapacity(16 * 1024)
-            registry.emit(into: &buffer)
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
-        }
+        router.get("/metrics") { _, _ -> Response in metricsResponse(registry) }
         router.get("/healthz") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
@@ -35,5 +28,16 @@ public enum OpsServer {
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "capstan"),
             logger: logger)
+    }
+
+    /// The `/metrics` answer: `registry` in the Prometheus text format. Every server that serves
+    /// `/metrics` on its own port (model servers, the gateway) answers with this.
+    public static func metricsResponse(_ registry: PrometheusCollectorRegistry) -> Response {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16 * 1024)
+        registry.emit(into: &buffer)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
     }
 }
