@@ -68,8 +68,10 @@ public final class GatewayService: Service, Sendable {
 
     public func run() async throws {
         let grpc = grpcPort.map { GatewayGRPCService.server(gateway: gateway, host: host, port: $0, bearerToken: bearerToken) }
-        // Know which versions are ready before the first request.
-        await gateway.refreshReadiness()
+        // No readiness probe here: the model-server clients only connect once `gateway.run()`
+        // runs them, so a probe sent before that waits out the whole model timeout and finds
+        // nothing ready. `gateway.run()` probes first thing; until a version answers, requests
+        // get 503 and `/readyz` says which versions are not ready.
         logger.info("gateway serving", metadata: [
             "http.port": "\(httpPort)", "grpc.port": "\(grpcPort.map(String.init) ?? "off")",
             "models": "\(gateway.configuration.models.map(\.name))",

@@ -65,11 +65,17 @@ struct EndToEndTests {
         }
         let grpcPort = try Loopback.freePort()
         configuration.readinessPollInterval = .milliseconds(100)
+        // These tests check answers, not speed: with the whole suite running in parallel on two
+        // cores a model server's answer can take longer than the 2 s default, which would turn an
+        // expected 502 into a timeout. A timeout this long also checks that the gateway does not
+        // wait it out at start-up (it once probed readiness before its clients connected, and
+        // became ready only after a whole model timeout).
+        configuration.modelTimeout = .seconds(30)
         let service = try GatewayService(
             configuration: configuration, redisURL: redis.url, kafka: nil, host: "127.0.0.1", httpPort: try Loopback.freePort(),
             grpcPort: grpcPort, registry: nil, logger: testLogger)
         let gatewayGroup = Self.runInGroup(service)
-        #expect(await eventually { service.gateway.isReady })
+        #expect(await eventually(timeout: .seconds(15)) { service.gateway.isReady })
         return Running(service: service, servers: servers, serverGroups: groups, gatewayGroup: gatewayGroup, grpcPort: grpcPort, prefix: p)
     }
 
