@@ -44,22 +44,24 @@ final class ShardTransformer {
     private let viewName: String
     private let sourceID: Int32
     private var rows = FeatureRows()
-    /// Newest values per entity of this shard (online views only), by the processor's entity
-    /// slot: per slot its entity, event time (`Int64.min` until the slot has a row) and
-    /// `featureCount` values, overwritten in place: no lookup by entity and no allocation per row.
+    /// Newest values per entity of this shard (online views only): `featureCount` values per
+    /// entity slot of the processor, overwritten in place (no lookup by entity, no allocation per
+    /// row). The entity and its newest event time are the processor's.
     private let featureCount: Int
-    private var newestEntity: [String] = []
-    private var newestTs: [Int64] = []
     private var newestValues: [FeatureValue] = []
 
     /// Newest values per entity of this shard (online views only), built on each call: read it
     /// once, when the shard is done.
     func newestByEntity() -> [String: (ts: Int64, values: [FeatureValue])] {
+        guard online else { return [:] }
         var out: [String: (ts: Int64, values: [FeatureValue])] = [:]
-        out.reserveCapacity(newestTs.count)
-        for slot in newestTs.indices where newestTs[slot] != .min {
+        // Every entity slot came with a row, and each row of an online view was offered.
+        let slots = decoder.processor.entityCounts[target.index]
+        out.reserveCapacity(slots)
+        for slot in 0..<slots {
+            let entity = decoder.processor.entity(view: target.index, slot: slot)
             let first = slot * featureCount
-            out[newestEntity[slot]] = (newestTs[slot], Array(newestValues[first..<first + featureCount]))
+            out[entity.id] = (entity.newestMillis, Array(newestValues[first..<first + featureCount]))
         }
         return out
     }
@@ -125,19 +127,16 @@ final class ShardTransformer {
 }
 
 extension ShardTransformer {
-    /// Keeps `row` as its entity's newest unless the slot holds a later event.
+    /// Keeps `row` as its entity's newest unless the entity has a later event: the processor
+    /// has already taken the row's time into the entity's newest, so the row is the newest
+    /// exactly when the times are equal (and of equal times the later row wins).
     private func offerNewest(_ row: FeatureRow) {
         let slot = row.entitySlot
-        if slot >= newestTs.count {
-            let added = slot + 1 - newestTs.count
-            newestEntity.append(contentsOf: repeatElement("", count: added))
-            newestTs.append(contentsOf: repeatElement(.min, count: added))
-            newestValues.append(contentsOf: repeatElement(.null, count: added * featureCount))
-        }
-        if newestTs[slot] > row.eventTimeMillis { return }
-        if newestTs[slot] == .min { newestEntity[slot] = row.entity }
-        newestTs[slot] = row.eventTimeMillis
+        if row.eventTimeMillis < decoder.processor.entity(view: target.index, slot: slot).newestMillis { return }
         let first = slot * featureCount
+        if first + featureCount > newestValues.count {
+            newestValues.append(contentsOf: repeatElement(.null, count: first + featureCount - newestValues.count))
+        }
         for k in 0..<featureCount { newestValues[first + k] = row.values[k] }
     }
 }

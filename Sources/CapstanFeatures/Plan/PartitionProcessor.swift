@@ -100,6 +100,12 @@ public final class PartitionProcessor {
     /// Number of entities with state, per view.
     public var entityCounts: [Int] { states.map(\.entityIDs.count) }
 
+    /// The entity with state `slot` (a row's `entitySlot`) in view `v`, and the newest event
+    /// time of it the view has accepted.
+    public func entity(view v: Int, slot: Int) -> (id: String, newestMillis: Int64) {
+        (states[v].entityIDs[slot], states[v].maxTs[slot])
+    }
+
     /// Processes one event. Rows for the views that accepted it are appended to `rows` (which the
     /// caller empties between events with `removeAll()`, keeping their storage); the
     /// returned rejection (if any) names the views that did not and why.
