@@ -58,24 +58,64 @@ struct BatchAssembler {
         var deadLetterTopic: String?
     }
 
-    /// The newest row per entity of one partition's views in a batch, by the processor's entity
-    /// slot (an array index instead of a string-keyed lookup per row).
+    /// The newest values per entity of one partition's views in a batch, flat and indexed by the
+    /// processor's entity slot: no string-keyed lookup, and no copy of a row's values array
+    /// (which the engine refills in place for the next event). The entity and its event time
+    /// are the processor's.
     struct PartitionNewest {
-        struct Entry {
-            var entity: String
-            var ts: Int64
-            var values: [FeatureValue]
+        struct ViewNewest {
+            /// Per entity slot, its position in `slots`, or -1 if the batch has no newest row of it.
+            var position: [Int32] = []
+            /// The entity slots with a newest row, in first-seen order.
+            var slots: [Int] = []
+            /// `featureCount` values per position in `slots`.
+            var values: [FeatureValue] = []
         }
         var topic: String
-        var perView: [[Entry?]]
+        let processor: PartitionProcessor
+        var perView: [ViewNewest]
 
+        init(topic: String, processor: PartitionProcessor, viewCount: Int) {
+            self.topic = topic
+            self.processor = processor
+            perView = Array(repeating: ViewNewest(), count: viewCount)
+        }
+
+        /// Keeps `row` as its entity's newest unless the entity has a later event, in this batch
+        /// or an earlier one: the processor has already taken the row's time into the entity's
+        /// newest, so the row is the newest exactly when the times are equal (and of equal times
+        /// the later row wins). An entity whose rows in this batch are all older than one
+        /// written before gets no online update.
         mutating func offer(_ row: FeatureRow) {
             let slot = row.entitySlot
-            if slot >= perView[row.view].count {
-                perView[row.view].append(contentsOf: repeatElement(nil, count: slot + 1 - perView[row.view].count))
+            guard row.eventTimeMillis >= processor.newestMillis(view: row.view, slot: slot) else { return }
+            let featureCount = row.values.count
+            if slot >= perView[row.view].position.count {
+                perView[row.view].position.append(contentsOf: repeatElement(-1, count: slot + 1 - perView[row.view].position.count))
             }
-            if let existing = perView[row.view][slot], existing.ts > row.eventTimeMillis { return }
-            perView[row.view][slot] = Entry(entity: row.entity, ts: row.eventTimeMillis, values: row.values)
+            var at = Int(perView[row.view].position[slot])
+            if at < 0 {
+                at = perView[row.view].slots.count
+                perView[row.view].position[slot] = Int32(at)
+                perView[row.view].slots.append(slot)
+                perView[row.view].values.append(contentsOf: row.values)
+                return
+            }
+            for k in 0..<featureCount { perView[row.view].values[at * featureCount + k] = row.values[k] }
+        }
+
+        /// The online updates of view `v`: each entity's newest values, as stored texts.
+        func updates(view v: Int) -> [OnlineUpdate] {
+            let newest = perView[v]
+            guard !newest.slots.isEmpty else { return [] }
+            let featureCount = newest.values.count / newest.slots.count
+            return newest.slots.enumerated().map { at, slot in
+                let entity = processor.entity(view: v, slot: slot)
+                let first = at * featureCount
+                return OnlineUpdate(
+                    entity: entity.id, eventTimeMillis: entity.newestMillis,
+                    values: newest.values[first..<first + featureCount].map(OnlineLayout.text))
+            }
         }
     }
 
@@ -131,7 +171,7 @@ struct BatchAssembler {
                 } else {
                     index = newest.count
                     newestIndex[tp] = index
-                    newest.append(PartitionNewest(topic: message.topic, perView: Array(repeating: [], count: views.count)))
+                    newest.append(PartitionNewest(topic: message.topic, processor: processor, viewCount: views.count))
                 }
                 current = (tp, processor, index)
             }
@@ -176,11 +216,7 @@ struct BatchAssembler {
         var updatesByView: [String: [[OnlineUpdate]]] = [:]
         for partition in newest {
             var perView = updatesByView[partition.topic] ?? Array(repeating: [], count: partition.perView.count)
-            for (v, entries) in partition.perView.enumerated() {
-                for case let entry? in entries {
-                    perView[v].append(OnlineUpdate(entity: entry.entity, eventTimeMillis: entry.ts, values: entry.values.map(OnlineLayout.text)))
-                }
-            }
+            for v in partition.perView.indices { perView[v] += partition.updates(view: v) }
             updatesByView[partition.topic] = perView
         }
         var online: [OnlineWrite] = []

@@ -132,7 +132,7 @@ extension ShardTransformer {
     /// exactly when the times are equal (and of equal times the later row wins).
     private func offerNewest(_ row: FeatureRow) {
         let slot = row.entitySlot
-        if row.eventTimeMillis < decoder.processor.entity(view: target.index, slot: slot).newestMillis { return }
+        if row.eventTimeMillis < decoder.processor.newestMillis(view: target.index, slot: slot) { return }
         let first = slot * featureCount
         if first + featureCount > newestValues.count {
             newestValues.append(contentsOf: repeatElement(.null, count: first + featureCount - newestValues.count))

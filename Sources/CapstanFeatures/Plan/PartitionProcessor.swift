@@ -106,6 +106,12 @@ public final class PartitionProcessor {
         (states[v].entityIDs[slot], states[v].maxTs[slot])
     }
 
+    /// The newest event time view `v` has accepted for the entity with state `slot`: the
+    /// per-row check of `entity(view:slot:)` without handing out the entity's string.
+    public func newestMillis(view v: Int, slot: Int) -> Int64 {
+        states[v].maxTs[slot]
+    }
+
     /// Processes one event. Rows for the views that accepted it are appended to `rows` (which the
     /// caller empties between events with `removeAll()`, keeping their storage); the
     /// returned rejection (if any) names the views that did not and why.
