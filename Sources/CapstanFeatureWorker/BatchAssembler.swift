@@ -84,8 +84,8 @@ struct BatchAssembler {
         /// Keeps `row` as its entity's newest unless the entity has a later event, in this batch
         /// or an earlier one: the processor has already taken the row's time into the entity's
         /// newest, so the row is the newest exactly when the times are equal (and of equal times
-        /// the later row wins). An entity whose rows in this batch are all older than one
-        /// written before gets no online update.
+        /// the later row wins). An entity whose rows in this batch are all older than an event
+        /// the processor accepted before gets no online update.
         mutating func offer(_ row: FeatureRow) {
             let slot = row.entitySlot
             guard row.eventTimeMillis >= processor.newestMillis(view: row.view, slot: slot) else { return }
