@@ -332,7 +332,7 @@ public struct BackfillRunner: Sendable {
         /// `source`'s id in `capstan_sources`, which the rows carry.
         let sourceID: Int32
         let partition: Int32
-        var writer = PostgresCopyBinaryWriter()
+        var rows = CopyBuffer()
         var events = 0
         var minMillis = Int64.max
         var maxMillis = Int64.min
@@ -351,30 +351,14 @@ public struct BackfillRunner: Sendable {
             minMillis = min(minMillis, row.eventTimeMillis)
             maxMillis = max(maxMillis, row.eventTimeMillis)
             if view.offlineEnabled {
-                // The worker's offline row layout (BatchAssembler): numbers and booleans in
-                // `numericFeatures` order, strings in `stringFeatures` order.
-                writer.beginRow(fieldCount: 10)
-                writer.appendText(view.name)
-                writer.appendText(row.entity)
-                writer.appendTimestamp(epochMillis: row.eventTimeMillis)
-                writer.appendTimestamp(epochMillis: created)
-                writer.appendInt32(version)
-                writer.appendInt32(sourceID)
-                writer.appendInt32(partition)
-                writer.appendInt64(offset)
-                writer.appendFloat64Array(view.numericFeatures.map { Self.number(row.values[$0]) })
-                writer.appendTextArray(view.stringFeatures.map { row.values[$0].string })
+                // The worker's and the upload's offline row layout, through the same encoder.
+                rows.appendFeatureRow(
+                    view: view.name, entity: row.entity, eventTimeMillis: row.eventTimeMillis, createdMillis: created,
+                    definitionVersion: version, sourceID: sourceID, partition: partition, offset: offset,
+                    values: row.values, numeric: view.numericFeatures, strings: view.stringFeatures)
             }
             if view.onlineEnabled, (newest[row.entity]?.ts ?? .min) <= row.eventTimeMillis {
                 newest[row.entity] = (row.eventTimeMillis, row.values)
-            }
-        }
-
-        static func number(_ value: FeatureValue) -> Double? {
-            switch value {
-            case .number(let x): x
-            case .bool(let b): b ? 1 : 0
-            case .null, .string: nil
             }
         }
     }
@@ -383,7 +367,7 @@ public struct BackfillRunner: Sendable {
     /// one transaction; returns the rows inserted.
     private func commit(_ chunk: Chunk, run: Int64, checkpoint: BackfillLedger.Checkpoint, number: Int) async throws -> Int64 {
         var chunk = chunk
-        let payload = chunk.writer.rowCount > 0 ? chunk.writer.finish() : nil
+        let payload = chunk.rows.rows > 0 ? chunk.rows.finish() : nil
         let (lo, hi) = (chunk.minMillis, chunk.maxMillis)
         let (view, version, source, sourceID, partition) = (chunk.view.name, chunk.version, chunk.source, chunk.sourceID, chunk.partition)
         let hook = beforeChunkCommit
@@ -394,7 +378,7 @@ public struct BackfillRunner: Sendable {
                     try conn.execute(
                         "CREATE TEMP TABLE IF NOT EXISTS capstan_backfill_stage (LIKE capstan_feature_rows) ON COMMIT DELETE ROWS")
                     _ = try conn.copyIn(
-                        "COPY capstan_backfill_stage (view, entity, event_ts, created_ts, definition_version, source_id, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)",
+                        "COPY capstan_backfill_stage \(CopyBuffer.featureRowColumns) FROM STDIN (FORMAT binary)",
                         data: payload)
                     // Skip rows already stored for this view, version and source position (an
                     // earlier run, or the worker under the same version). The event-time bounds let

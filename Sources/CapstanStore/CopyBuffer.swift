@@ -2,8 +2,8 @@ import CapstanFeatures
 import CapstanPostgres
 
 /// A binary COPY payload written straight from computed rows, without per-row arrays. The
-/// streaming worker and the upload pipeline both encode every `capstan_feature_rows` row (10
-/// columns, two arrays) through `appendFeatureRow`; other tables use the field methods.
+/// streaming worker, the upload pipeline and backfills all encode every `capstan_feature_rows`
+/// row (10 columns, two arrays) through `appendFeatureRow`; other tables use the field methods.
 ///
 /// A value type: a copy taken between rows is independent of the original (the storage is
 /// copied on the first write after the copy).
@@ -21,9 +21,13 @@ public struct CopyBuffer: Sendable {
     /// Bytes written so far.
     public var count: Int { storage.count }
 
+    /// The columns an `appendFeatureRow` row fills, in order, for a COPY into
+    /// `capstan_feature_rows` or a table like it (a backfill's staging table).
+    public static let featureRowColumns =
+        "(view, entity, event_ts, created_ts, definition_version, source_id, source_partition, source_offset, num, txt)"
+
     /// The COPY statement for payloads of `appendFeatureRow` rows.
-    public static let featureRowsCopy =
-        "COPY capstan_feature_rows (view, entity, event_ts, created_ts, definition_version, source_id, source_partition, source_offset, num, txt) FROM STDIN (FORMAT binary)"
+    public static let featureRowsCopy = "COPY capstan_feature_rows \(featureRowColumns) FROM STDIN (FORMAT binary)"
 
     /// Appends one `capstan_feature_rows` row: the values at `numeric` as `num` (numbers;
     /// booleans as 1/0; others NULL) and those at `strings` as `txt`. `sourceID` is the source's

@@ -45,14 +45,9 @@ struct UploadBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let csvPath = URL(fileURLWithPath: csv ?? directory + "/upload.csv").standardizedFileURL.path
-        let generated: (rows: Int64, bytes: Int64)
-        if csv != nil, FileManager.default.fileExists(atPath: csvPath) {
-            generated = try Self.count(path: csvPath)
-            Console.line(String(format: "reusing %@: %.2f GB, %lld rows", csvPath, Double(generated.bytes) / 1e9, generated.rows))
-        } else {
-            generated = try Self.generate(path: csvPath, bytes: Int64(gigabytes * 1e9), users: users)
-            Console.line(String(format: "generated %@: %.2f GB, %lld rows", csvPath, Double(generated.bytes) / 1e9, generated.rows))
-        }
+        let reuse = csv != nil && FileManager.default.fileExists(atPath: csvPath)
+        let generated = reuse ? try Self.count(path: csvPath) : try Self.generate(path: csvPath, bytes: Int64(gigabytes * 1e9), users: users)
+        Console.line(String(format: "%@ %@: %.2f GB, %lld rows", reuse ? "reusing" : "generated", csvPath, Double(generated.bytes) / 1e9, generated.rows))
 
         let pg = try await EmbeddedPostgres.start(directory: directory + "/pg", logger: logger)
         let redis = try await EmbeddedRedis.start(directory: directory + "/redis", logger: logger)
