@@ -247,7 +247,7 @@ public struct BackfillRunner: Sendable {
                     checkpoint.eventsDone += Int64(chunk.events)
                     checkpoint.onlineUpdated += Int64(online)
                     checkpoint.done = end > part.last
-                    checkpoint.rowsWritten += try await commit(chunk, run: run.runID, checkpoint: checkpoint, number: chunkNumber)
+                    checkpoint.rowsWritten += try await commit(&chunk, run: run.runID, checkpoint: checkpoint, number: chunkNumber)
                 }
                 if !checkpoint.done {
                     // An empty partition range: record it as done.
@@ -320,7 +320,7 @@ public struct BackfillRunner: Sendable {
         checkpoint.eventsDone += Int64(chunk.events)
         checkpoint.onlineUpdated += Int64(online)
         checkpoint.done = done
-        checkpoint.rowsWritten += try await commit(chunk, run: run, checkpoint: checkpoint, number: number)
+        checkpoint.rowsWritten += try await commit(&chunk, run: run, checkpoint: checkpoint, number: number)
         chunk = Chunk(view: chunk.view, version: chunk.version, source: chunk.source, sourceID: chunk.sourceID, partition: chunk.partition)
     }
 
@@ -332,7 +332,8 @@ public struct BackfillRunner: Sendable {
         /// `source`'s id in `capstan_sources`, which the rows carry.
         let sourceID: Int32
         let partition: Int32
-        var rows = CopyBuffer()
+        /// The chunk's offline rows, encoded for COPY as they are added.
+        var copy = CopyBuffer()
         var events = 0
         var minMillis = Int64.max
         var maxMillis = Int64.min
@@ -352,7 +353,7 @@ public struct BackfillRunner: Sendable {
             maxMillis = max(maxMillis, row.eventTimeMillis)
             if view.offlineEnabled {
                 // The worker's and the upload's offline row layout, through the same encoder.
-                rows.appendFeatureRow(
+                copy.appendFeatureRow(
                     view: view.name, entity: row.entity, eventTimeMillis: row.eventTimeMillis, createdMillis: created,
                     definitionVersion: version, sourceID: sourceID, partition: partition, offset: offset,
                     values: row.values, numeric: view.numericFeatures, strings: view.stringFeatures)
@@ -364,10 +365,10 @@ public struct BackfillRunner: Sendable {
     }
 
     /// Writes a chunk's rows that are not stored yet, its checkpoint and the run's counters in
-    /// one transaction; returns the rows inserted.
-    private func commit(_ chunk: Chunk, run: Int64, checkpoint: BackfillLedger.Checkpoint, number: Int) async throws -> Int64 {
-        var chunk = chunk
-        let payload = chunk.rows.rows > 0 ? chunk.rows.finish() : nil
+    /// one transaction; returns the rows inserted. `inout` so that finishing the payload does not
+    /// copy it: the caller starts a new chunk afterwards.
+    private func commit(_ chunk: inout Chunk, run: Int64, checkpoint: BackfillLedger.Checkpoint, number: Int) async throws -> Int64 {
+        let payload = chunk.copy.rows > 0 ? chunk.copy.finish() : nil
         let (lo, hi) = (chunk.minMillis, chunk.maxMillis)
         let (view, version, source, sourceID, partition) = (chunk.view.name, chunk.version, chunk.source, chunk.sourceID, chunk.partition)
         let hook = beforeChunkCommit
