@@ -327,7 +327,7 @@ let package = Package(
         .testTarget(
             name: "CapstanServingTests",
             dependencies: [
-                "CapstanServing", "CapstanInference", "CapstanModels", "CapstanCore",
+                "CapstanServing", "CapstanInference", "CapstanModels", "CapstanCore", "CapstanEmbedded",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -447,6 +447,11 @@ let package = Package(
         .testTarget(
             name: "CapstanRedisTests",
             dependencies: ["CapstanRedis", "CapstanEmbedded"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanEmbeddedTests",
+            dependencies: ["CapstanEmbedded"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -251,30 +251,14 @@ public final class EmbeddedPostgres: Sendable {
     private static func runTool(
         _ command: Command, logPath: String, what: String, environment: [String: String]? = nil
     ) async throws -> String {
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        guard let log = FileHandle(forWritingAtPath: logPath) else { throw CapstanError(.io, "cannot open \(logPath)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command.executable)
-        process.arguments = command.arguments
-        process.environment = environment ?? toolEnvironment()
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: CapstanError(.io, "cannot run \(command.executable): \(error)"))
-            }
-        }
-        try? log.close()
+        let termination = try await ChildProcess.run(
+            name: what, executable: command.executable, arguments: command.arguments, logPath: logPath,
+            environment: environment ?? toolEnvironment())
         let output = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        guard status == 0 else {
+        guard termination == .exited(0) else {
             let tail = output.split(separator: "\n").suffix(20).joined(separator: "\n")
-            throw CapstanError(.unavailable, "\(what) failed with status \(status):\n\(tail)")
+            throw CapstanError(.unavailable, "\(what) failed (\(termination)):\n\(tail)")
         }
         return output
     }

@@ -1,3 +1,4 @@
+import CapstanEmbedded
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -19,39 +20,35 @@ struct ExecutableTests {
     }
 
     /// A started `capstan-serving model-server` whose log goes to a file.
-    final class ServerProcess {
-        let process = Process()
-        let log: URL
+    final class ServerProcess: Sendable {
+        let child: ChildProcess
 
-        init(_ arguments: [String]) throws {
-            log = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-serving-\(UUID().uuidString).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            process.executableURL = URL(fileURLWithPath: try ExecutableTests.executable())
-            process.arguments = ["model-server"] + arguments
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
+        private init(child: ChildProcess) { self.child = child }
+
+        static func start(_ arguments: [String]) async throws -> ServerProcess {
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-serving-\(UUID().uuidString).log")
+            let child = ChildProcess(
+                name: "model-server", executable: try ExecutableTests.executable(), arguments: ["model-server"] + arguments,
+                logPath: log.path)
+            try await child.start()
+            return ServerProcess(child: child)
         }
 
-        var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        var output: String { (try? String(contentsOfFile: child.logPath, encoding: .utf8)) ?? "" }
 
         /// Waits (polling the log) until `marker` appears or the process exits; returns the log.
         func wait(for marker: String, seconds: Int = 60) async throws -> String {
             for _ in 0..<(seconds * 10) {
                 let text = output
-                if text.contains(marker) || !process.isRunning { return text }
+                if text.contains(marker) || !child.isRunning { return text }
                 try await Task.sleep(for: .milliseconds(100))
             }
             return output
         }
 
         func stop() {
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
-            }
-            try? FileManager.default.removeItem(at: log)
+            child.stop()
+            try? FileManager.default.removeItem(atPath: child.logPath)
         }
 
         /// The value of `key=` on the log line containing `line`.
@@ -69,7 +66,7 @@ struct ExecutableTests {
         let tokenFile = models.directory.appendingPathComponent("token")
         try Data("tok-\(UUID().uuidString)\n".utf8).write(to: tokenFile)
         let token = try String(contentsOf: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let server = try ServerProcess([
+        let server = try await ServerProcess.start([
             "--model-name", "churn", "--model-version", "4", "--storage-uri", "file://" + models.path("binary.json"),
             "--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0", "--auth-token-file", tokenFile.path,
         ])
@@ -99,14 +96,14 @@ struct ExecutableTests {
     func loadFailureExits() async throws {
         let models = try ServingModels.get()
         // A LightGBM file announced as XGBoost JSON.
-        let server = try ServerProcess([
+        let server = try await ServerProcess.start([
             "--model-name", "churn", "--storage-uri", models.path("lgb_binary.txt"), "--format", "xgboost",
             "--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0",
         ])
         defer { server.stop() }
-        server.process.waitUntilExit()
+        let termination = await server.child.waitForExit()
         let log = server.output
-        #expect(server.process.terminationStatus != 0)
+        #expect(termination != .exited(0))
         #expect(log.contains("lgb_binary.txt: not an XGBoost JSON model"), "\(log)")
         #expect(!log.contains("model ready"))
     }
