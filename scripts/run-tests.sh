@@ -71,15 +71,6 @@ if [ "$status" -ne 0 ]; then
   echo "=== test summary (exit $status; full output in $log) ==="
   grep -a -E '^✘|Fatal error|Simultaneous accesses|Precondition failed|Thread .* crashed' "$log" \
     | grep -v -E '^\s*$' | head -40 || true
-  # Tests that started and never passed or failed: where a hung or killed run was.
-  unfinished=$(awk '
-    /◇ Test .* started\./ && !/◇ Test (run|case) / { name = $0; sub(/.*◇ Test /, "", name); sub(/ started\..*/, "", name); open[name] = 1 }
-    /[✔✘] Test .* (passed|failed) after / { name = $0; sub(/.*[✔✘] Test /, "", name); sub(/ (with [0-9]+ test cases? )?(passed|failed) after [0-9.]+ seconds.*$/, "", name); delete open[name] }
-    END { for (n in open) print "  " n }' "$log")
-  if [ -n "$unfinished" ]; then
-    echo "--- tests that started and did not end ---"
-    echo "$unfinished"
-  fi
   if grep -a -q 'Thread .* crashed' "$log"; then
     echo "--- the crashed thread ---"
     grep -a -B 3 -A 45 'Thread .* crashed' "$log" | head -60
@@ -98,6 +89,16 @@ if [ "$status" -ne 0 ]; then
              }
              block = block "  " substr(line, 1, 160) "\n" }
       END { flush() }' | head -60
+  fi
+  # Tests that started and never passed or failed: where a hung or killed run was. Printed
+  # last, so that CI's tail of the output always has it, whatever the stacks above took.
+  unfinished=$(awk '
+    /◇ Test .* started\./ && !/◇ Test (run|case) / { name = $0; sub(/.*◇ Test /, "", name); sub(/ started\..*/, "", name); open[name] = 1 }
+    /[✔✘] Test .* (passed|failed) after / { name = $0; sub(/.*[✔✘] Test /, "", name); sub(/ (with [0-9]+ test cases? )?(passed|failed) after [0-9.]+ seconds.*$/, "", name); delete open[name] }
+    END { for (n in open) print "  " n }' "$log")
+  if [ -n "$unfinished" ]; then
+    echo "--- tests that started and did not end ---"
+    echo "$unfinished"
   fi
 fi
 exit "$status"
