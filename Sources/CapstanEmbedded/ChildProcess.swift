@@ -88,7 +88,8 @@ public final class ChildProcess: Sendable {
 
     /// Waits for the child to exit, on a thread of its own, and returns how it ended.
     public func waitForExit() async -> Termination {
-        await Self.onThread(named: "capstan.wait.\(name)") { self.blockUntilExit() }
+        // The body does not throw: the fallback is never taken.
+        (try? await Self.onThread(named: "capstan.wait.\(name)") { self.blockUntilExit() }) ?? .unknown
     }
 
     /// Sends `signal` (0: none, only wait) and waits up to `timeout` for the process to exit;
@@ -234,20 +235,11 @@ public final class ChildProcess: Sendable {
     // nonisolated(unsafe): written once, when first used, and only read afterwards.
     nonisolated(unsafe) private static let closeFrom = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
 
+    /// Runs `body` on a thread of its own, which ends with it.
     private static func onThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let thread = Thread { continuation.resume(with: Result { try body() }) }
-            thread.name = name
-            thread.start()
-        }
-    }
-
-    private static func onThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
-            let thread = Thread { continuation.resume(returning: body()) }
-            thread.name = name
-            thread.start()
-        }
+        let thread = DedicatedThreadExecutor(name: name)
+        defer { thread.shutdown() }
+        return try await thread.run(body)
     }
 
     /// NUL-terminated C strings for argv/envp, freed with the value.

@@ -4,9 +4,13 @@ import Testing
 
 @Suite("ChildProcess: spawning, exit status, inherited descriptors, signals, stopping", .timeLimit(.minutes(2)))
 struct ChildProcessTests {
+    private func scratchLog() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("capstan-child-\(UUID().uuidString).log").path
+    }
+
     /// Runs `script` with /bin/sh; returns how it ended and its output.
     private func sh(_ script: String) async throws -> (ChildProcess.Termination, String) {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-child-\(UUID().uuidString).log").path
+        let log = scratchLog()
         defer { try? FileManager.default.removeItem(atPath: log) }
         let termination = try await ChildProcess.run(name: "sh", executable: "/bin/sh", arguments: ["-c", script], logPath: log)
         return (termination, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
@@ -60,7 +64,7 @@ struct ChildProcessTests {
 
     @Test("stop returns once the child exits, though a grandchild still holds its descriptors")
     func stopWithOrphan() async throws {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-child-\(UUID().uuidString).log").path
+        let log = scratchLog()
         defer { try? FileManager.default.removeItem(atPath: log) }
         // The background sleep keeps the log (and anything else inherited) open after the shell
         // exits: Foundation's Process waited for such a grandchild before it saw the exit.
@@ -77,7 +81,7 @@ struct ChildProcessTests {
 
     @Test("stop kills a child that ignores SIGTERM once the timeout passes")
     func stopEscalates() async throws {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-child-\(UUID().uuidString).log").path
+        let log = scratchLog()
         defer { try? FileManager.default.removeItem(atPath: log) }
         let child = ChildProcess(
             name: "sh", executable: "/bin/sh", arguments: ["-c", "trap '' TERM; echo started; while :; do sleep 1; done"], logPath: log)
