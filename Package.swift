@@ -27,17 +27,19 @@ let package = Package(
     products: [
         .executable(name: "capstan", targets: ["capstan"]),
         .executable(name: "capstan-feature-worker", targets: ["capstan-feature-worker"]),
-        .executable(name: "capstan-bench", targets: ["capstan-bench"]),
-        .executable(name: "capstan-tree-bench", targets: ["capstan-tree-bench"]),
         .executable(name: "capstan-apiserver", targets: ["capstan-apiserver"]),
         // MARK: operator (products)
         .executable(name: "capstan-operator", targets: ["capstan-operator"]),
-        .executable(name: "capstan-operator-bench", targets: ["capstan-operator-bench"]),
         .executable(name: "capstan-serving", targets: ["capstan-serving"]),
-        .executable(name: "capstan-gateway-bench", targets: ["capstan-gateway-bench"]),
         .executable(name: "capstan-ingest", targets: ["capstan-ingest"]),
-        .executable(name: "capstan-upload-bench", targets: ["capstan-upload-bench"]),
-        .executable(name: "capstan-pit-bench", targets: ["capstan-pit-bench"]),
+        // Libraries for the benchmark package (bench/Package.swift); no product of its own links them.
+        .library(
+            name: "CapstanLibraries",
+            targets: [
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanModels", "CapstanStore", "CapstanKafka", "CapstanRedis",
+                "CapstanPostgres", "CapstanEmbedded", "CapstanGenerator", "CapstanFeatureWorker", "CapstanGateway", "CapstanServing",
+                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator",
+            ]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -52,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // MARK: C bindings (Debian -dev packages, found through pkg-config)
@@ -59,13 +62,14 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-        // libxgboost is the tree_inference benchmark's anchor only; no product module links it.
-        .systemLibrary(name: "CXGBoost", pkgConfig: "xgboost", providers: [.apt(["libxgboost-dev"])]),
 
         // MARK: Shared foundations
         .target(
             name: "CapstanCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -149,6 +153,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Controller runtime (watch, cache, queue, reconcile loop; knows no Capstan kind)
+        .target(
+            name: "CapstanKubeRuntime",
+            dependencies: [
+                "CapstanCore", "CapstanKube",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanKubeRuntimeTests",
+            dependencies: [
+                "CapstanKubeRuntime", "CapstanKube", "CapstanKubeServer", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Data plane
         .target(
             name: "CapstanGenerator",
@@ -188,22 +211,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .executableTarget(
-            name: "capstan-gateway-bench",
-            dependencies: [
-                "CapstanCore", "CapstanEmbedded", "CapstanGateway", "CapstanKafka", "CapstanModels", "CapstanRedis", "CapstanServing",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
 
         // MARK: Executables
         .executableTarget(
             name: "capstan-feature-worker",
             dependencies: [
-                "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanTelemetry", "CapstanKafka",
+                                "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanTelemetry", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -212,7 +225,7 @@ let package = Package(
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
+                                "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
                 "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels", "CapstanIngest",
                 "CapstanOperator", "CapstanKube", "CapstanKubeServer",  // operator demo
                 "CapstanOffline", "CapstanFeatures",
@@ -223,28 +236,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "capstan-bench",
-            dependencies: [
-                "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanFeatures", "CapstanEmbedded", "CapstanGenerator", "CapstanKafka",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: swiftSettings
-        ),
 
         .executableTarget(
             name: "capstan-apiserver",
             dependencies: [
-                "CapstanCore", "CapstanKubeServer",
+                                "CapstanCore", "CapstanKubeServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "capstan-tree-bench",
-            dependencies: ["CapstanCore", "CapstanModels", "CapstanGenerator", "CXGBoost"],
             swiftSettings: swiftSettings
         ),
 
@@ -252,7 +252,7 @@ let package = Package(
         .target(
             name: "CapstanOperator",
             dependencies: [
-                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube",
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube", "CapstanKubeRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -263,19 +263,10 @@ let package = Package(
         .executableTarget(
             name: "capstan-operator",
             dependencies: [
-                "CapstanCore", "CapstanAPI", "CapstanOperator", "CapstanKube", "CapstanTelemetry",
+                                "CapstanCore", "CapstanAPI", "CapstanOperator", "CapstanKube", "CapstanTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "capstan-operator-bench",
-            dependencies: [
-                "CapstanAPI", "CapstanOperator", "CapstanKube",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -283,6 +274,7 @@ let package = Package(
             name: "CapstanOperatorTests",
             dependencies: [
                 "CapstanOperator", "CapstanAPI", "CapstanFeatures", "CapstanCore", "CapstanKube", "CapstanFeatureWorker", "CapstanKubeServer",
+                "CapstanKubeRuntime", "CapstanEmbedded",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -317,7 +309,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-serving",
             dependencies: [
-                "CapstanCore", "CapstanServing", "CapstanModels", "CapstanTelemetry", "CapstanGateway", "CapstanKafka",
+                                "CapstanCore", "CapstanServing", "CapstanModels", "CapstanTelemetry", "CapstanGateway", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -360,18 +352,9 @@ let package = Package(
         .executableTarget(
             name: "capstan-ingest",
             dependencies: [
-                "CapstanCore", "CapstanIngest", "CapstanTelemetry", "CapstanFeatureWorker", "CapstanPostgres", "CapstanRedis", "CapstanOfflineHTTP",
+                                "CapstanCore", "CapstanIngest", "CapstanTelemetry", "CapstanFeatureWorker", "CapstanPostgres", "CapstanRedis", "CapstanOfflineHTTP",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "capstan-upload-bench",
-            dependencies: [
-                "CapstanCore", "CapstanIngest", "CapstanEmbedded", "CapstanFeatureWorker", "CapstanPostgres", "CapstanRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -408,14 +391,6 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "capstan-pit-bench",
-            dependencies: [
-                "CapstanCore", "CapstanOffline", "CapstanEmbedded", "CapstanPostgres",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: swiftSettings
-        ),
         .testTarget(
             name: "CapstanOfflineTests",
             dependencies: [
@@ -436,7 +411,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanModelsTests",
-            dependencies: ["CapstanModels", "CapstanCore"],
+            dependencies: ["CapstanModels", "CapstanCore", "CapstanEmbedded"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -446,7 +421,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanRedisTests",
-            dependencies: ["CapstanRedis", "CapstanEmbedded"],
+            dependencies: ["CapstanRedis", "CapstanEmbedded", "CapstanCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -456,13 +431,13 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanPostgresTests",
-            dependencies: ["CapstanPostgres", "CapstanEmbedded"],
+            dependencies: ["CapstanPostgres", "CapstanEmbedded", "CapstanCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CapstanKubeTests",
             dependencies: [
-                "CapstanKube", "CapstanKubeServer", "CapstanCore",
+                "CapstanKube", "CapstanKubeServer", "CapstanCore", "CapstanEmbedded",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"],

@@ -1,5 +1,6 @@
 import CapstanAPI
 import CapstanKube
+import CapstanKubeRuntime
 import Foundation
 import Logging
 import Synchronization

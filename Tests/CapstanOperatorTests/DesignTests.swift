@@ -206,39 +206,4 @@ struct DesignTests {
         let problem = try #require(ModelDeploymentDesign.validate(bad))
         #expect(problem.message.contains("add up to 110"))
     }
-
-    @Test("work queue: a key is queued once; added while processing, it comes back after done")
-    func workQueueDedup() async {
-        let queue = WorkQueue()
-        queue.add("a")
-        queue.add("a")
-        queue.add("b")
-        #expect(queue.depth == 2)
-        let first = await queue.next()
-        #expect(first == "a")
-        queue.add("a")
-        #expect(queue.depth == 1)
-        let second = await queue.next()
-        #expect(second == "b")
-        queue.done("a")
-        #expect(queue.depth == 1)
-        let third = await queue.next()
-        #expect(third == "a")
-        queue.done("a")
-        queue.done("b")
-        #expect(queue.depth == 0)
-    }
-
-    @Test("error policy: invalid objects are terminal, other errors back off exponentially")
-    func errorPolicy() {
-        let policy = ErrorPolicy()
-        #expect(policy.decide(KubeErrorFixture.invalid, failures: 1) == .terminal)
-        guard case .retry(let first) = policy.decide(KubeErrorFixture.conflict, failures: 1),
-            case .retry(let tenth) = policy.decide(KubeErrorFixture.conflict, failures: 10),
-            case .retry(let many) = policy.decide(KubeErrorFixture.conflict, failures: 60)
-        else { Issue.record("not retried"); return }
-        #expect(first < .milliseconds(10))
-        #expect(tenth > .milliseconds(2000))
-        #expect(many <= .seconds(360))
-    }
 }

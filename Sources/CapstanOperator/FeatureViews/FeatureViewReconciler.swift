@@ -1,5 +1,6 @@
 import CapstanAPI
 import CapstanKube
+import CapstanKubeRuntime
 
 extension Operator {
     /// Level-based: read the view and the world, compute the children, apply them, write

@@ -1,5 +1,6 @@
 import CapstanAPI
 import CapstanKube
+import CapstanKubeRuntime
 
 extension Operator {
     /// Level-based: observe each version's Deployment and the gateway, compute the effective

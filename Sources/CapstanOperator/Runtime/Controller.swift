@@ -1,4 +1,5 @@
 import CapstanKube
+import CapstanKubeRuntime
 import Logging
 import Metrics
 import Synchronization
