@@ -459,7 +459,7 @@ let package = Package(
             name: "CapstanGatewayTests",
             dependencies: [
                 "CapstanGateway", "CapstanEmbedded", "CapstanRedis", "CapstanKafka", "CapstanCore", "CapstanServing",
-                "CapstanModels", "CapstanOperator", "CapstanAPI",  // the operator → gateway contract test
+                "CapstanModels", "CapstanOperator", "CapstanKubeRuntime", "CapstanAPI",  // the operator → gateway contract test
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -1,3 +1,5 @@
+import CapstanCore
+
 /// A Capstan custom resource kind: its Swift types plus what its CRD needs besides the schema.
 /// Adding a kind = the spec/status types, a conformance, and one entry in
 /// ``CustomResourceDefinitions/kinds``.
@@ -50,12 +52,12 @@ public struct PrinterColumn: Sendable, Hashable {
 
     public static let age = PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation.")
 
-    var json: OrderedJSON {
-        var out: [(String, OrderedJSON)] = [
+    var json: JSONValue {
+        var out: [(String, JSONValue)] = [
             ("name", .string(name)), ("type", .string(type)), ("jsonPath", .string(jsonPath)), ("description", .string(description)),
         ]
         if priority != 0 { out.append(("priority", .int(Int64(priority)))) }
-        return .object(out)
+        return JSONValue(members: out)
     }
 }
 
@@ -100,7 +102,7 @@ public enum CustomResourceDefinitions {
     /// Label value that marks the CRDs as Capstan's.
     public static let partOf = "capstan"
 
-    public static func definition<R: CustomResource>(for kind: R.Type) throws -> OrderedJSON {
+    public static func definition<R: CustomResource>(for kind: R.Type) throws -> JSONValue {
         var spec = try SchemaDeriver.schema(for: R.Spec.self)
         spec.description = "What the user declares."
         var status = try SchemaDeriver.schema(for: R.Status.self)
@@ -154,7 +156,7 @@ public enum CustomResourceDefinitions {
     }
 
     /// Every CRD, in ``kinds`` order.
-    public static func all() throws -> [OrderedJSON] {
+    public static func all() throws -> [JSONValue] {
         try kinds.map { kind in try definition(for: kind) }
     }
 }

@@ -1,3 +1,4 @@
+import CapstanCore
 import Foundation
 import Yams
 
@@ -155,35 +156,45 @@ public struct YAMLDocumentError: Error, CustomStringConvertible, Sendable {
 }
 
 extension JSONValue {
-    /// Parses a YAML document (JSON is YAML too) into a `JSONValue`.
+    /// Parses a YAML document (JSON is YAML too) into a `JSONValue`, keeping the mappings' key
+    /// order. Scalars take the type YAML 1.1's core resolution gives them (`true`, `1`, `1.5`,
+    /// `null`); timestamps become RFC 3339 strings, binary stays its base64 text.
     public static func parseYAML(_ text: String) throws -> JSONValue {
-        let loaded: Any?
+        let node: Node?
         do {
-            loaded = try Yams.load(yaml: text)
+            node = try Yams.compose(yaml: text)
         } catch {
             throw YAMLDocumentError(message: "invalid YAML: \(error)")
         }
-        return try from(yaml: loaded as Any)
+        guard let node else { return .null }
+        return try from(yaml: node)
     }
 
-    static func from(yaml value: Any) throws -> JSONValue {
-        switch value {
-        case is NSNull: return .null
-        case let value as Bool: return .bool(value)
-        case let value as Int: return .int(Int64(value))
-        case let value as Double: return .double(value)
-        case let value as String: return .string(value)
-        case let value as Data: return .string(value.base64EncodedString())
-        case let value as Date: return .string(KubeTime.format(value))
-        case let value as [Any]: return .array(try value.map { try from(yaml: $0) })
-        case let value as [String: Any]: return .object(try value.mapValues { try from(yaml: $0) })
-        case let value as [AnyHashable: Any]:
-            var members: [String: JSONValue] = [:]
-            for (key, element) in value { members["\(key.base)"] = try from(yaml: element) }
+    static func from(yaml node: Node) throws -> JSONValue {
+        switch node {
+        case .scalar(let scalar):
+            switch node.tag.description {
+            case Tag.Name.null.rawValue: return .null
+            case Tag.Name.bool.rawValue: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
+            case Tag.Name.int.rawValue:
+                if let value = node.int { return .int(Int64(value)) }
+                return node.float.map(JSONValue.double) ?? .string(scalar.string)
+            case Tag.Name.float.rawValue: return node.float.map(JSONValue.double) ?? .string(scalar.string)
+            case Tag.Name.timestamp.rawValue: return node.timestamp.map { .string(KubeTime.format($0)) } ?? .string(scalar.string)
+            default: return .string(scalar.string)
+            }
+        case .sequence(let sequence):
+            return .array(try sequence.map { try from(yaml: $0) })
+        case .mapping(let mapping):
+            var members = JSONObject()
+            members.reserveCapacity(mapping.count)
+            for (key, value) in mapping {
+                guard let name = key.string else { throw YAMLDocumentError(message: "a mapping key is not a scalar: \(key)") }
+                members[name] = try from(yaml: value)
+            }
             return .object(members)
-        case Optional<Any>.none: return .null
         default:
-            throw YAMLDocumentError(message: "unsupported YAML value of type \(type(of: value))")
+            throw YAMLDocumentError(message: "unsupported YAML node: \(node)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import CapstanCore
 import Foundation
 import Yams
 

@@ -1,3 +1,5 @@
+import CapstanCore
+
 /// An error from the Kubernetes API or from reaching it.
 ///
 /// For API errors `code` is the HTTP status and `reason`/`message` come from the `Status` object

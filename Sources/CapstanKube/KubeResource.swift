@@ -45,6 +45,8 @@ public struct KubeResource: Hashable, Sendable, CustomStringConvertible {
     public static let serviceAccounts = KubeResource(group: "", version: "v1", plural: "serviceaccounts", kind: "ServiceAccount")
     public static let events = KubeResource(group: "", version: "v1", plural: "events", kind: "Event")
     public static let deployments = KubeResource(group: "apps", version: "v1", plural: "deployments", kind: "Deployment")
+    public static let jobs = KubeResource(group: "batch", version: "v1", plural: "jobs", kind: "Job")
+    public static let cronJobs = KubeResource(group: "batch", version: "v1", plural: "cronjobs", kind: "CronJob")
     public static let horizontalPodAutoscalers = KubeResource(
         group: "autoscaling", version: "v2", plural: "horizontalpodautoscalers", kind: "HorizontalPodAutoscaler")
     public static let leases = KubeResource(group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease")

@@ -1,3 +1,5 @@
+import CapstanCore
+
 /// Options of a list call.
 public struct ListOptions: Sendable {
     public var labelSelector: String?

@@ -1,3 +1,5 @@
+import CapstanCore
+
 /// A label selector in the API's string form: `app=web,tier!=db,env in (a,b),!legacy,canary`.
 public struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
     public enum Requirement: Sendable, Hashable {

@@ -3,7 +3,8 @@ import Logging
 
 /// The watcher's decisions, free of I/O: list, then watch from the list's resourceVersion;
 /// 410 Gone → relist; other failures → wait (exponential backoff with jitter, 0.8 s → 30 s,
-/// forgotten after a healthy period); a watch the server closed normally → watch again at once.
+/// forgotten after a healthy period); a watch the server closed normally → watch again at once;
+/// a periodic resync → relist (the one way to learn of an event the watch never delivered).
 public struct WatcherStateMachine: Sendable {
     public enum Phase: Sendable, Equatable {
         /// A (re)list is needed.
@@ -38,6 +39,11 @@ public struct WatcherStateMachine: Sendable {
         case .listing: return .list
         case .watching(let version): return .watch(resourceVersion: version)
         }
+    }
+
+    /// A periodic resync is due: the next action lists again, whatever the watch was doing.
+    public mutating func resyncDue() {
+        phase = .listing
     }
 
     public mutating func listSucceeded(resourceVersion: String) {
@@ -90,11 +96,16 @@ public struct Watcher: Sendable {
     public var timeoutSeconds: Int64
     public var pageSize: Int
     public var backoff: Backoff
+    /// Relist this often (each period drawn ±10 % at random, so replicas and resources do not
+    /// relist in step), even while the watch is healthy: a relist is the only way to learn of
+    /// an event the watch never delivered. Nil: relist only when the watch needs it (410).
+    public var resyncPeriod: Duration?
 
     public init(
         client: KubeClient, resource: KubeResource, namespace: String? = nil, labelSelector: String? = nil,
         fieldSelector: String? = nil, timeoutSeconds: Int64 = 290, pageSize: Int = 500,
-        backoff: Backoff = Backoff(initial: .milliseconds(800), maximum: .seconds(30), jitter: 0.5, resetAfter: .seconds(60))
+        backoff: Backoff = Backoff(initial: .milliseconds(800), maximum: .seconds(30), jitter: 0.5, resetAfter: .seconds(60)),
+        resyncPeriod: Duration? = nil
     ) {
         self.client = client
         self.resource = resource
@@ -104,6 +115,12 @@ public struct Watcher: Sendable {
         self.timeoutSeconds = timeoutSeconds
         self.pageSize = pageSize
         self.backoff = backoff
+        self.resyncPeriod = resyncPeriod
+    }
+
+    /// `period` ±10 %, at random.
+    public static func jittered(_ period: Duration) -> Duration {
+        period * Double.random(in: 0.9...1.1)
     }
 
     /// Runs the loop, handing every event to `handle` in order, until cancelled.
@@ -111,6 +128,7 @@ public struct Watcher: Sendable {
         var machine = WatcherStateMachine(backoff: backoff)
         var logger = client.logger
         logger[metadataKey: "kube.resource"] = "\(resource)"
+        var resyncAt: ContinuousClock.Instant?
         while !Task.isCancelled {
             switch machine.nextAction() {
             case .sleep(let delay):
@@ -120,6 +138,7 @@ public struct Watcher: Sendable {
                     let list = try await client.listAll(
                         resource, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector, pageSize: pageSize)
                     machine.listSucceeded(resourceVersion: list.resourceVersion)
+                    resyncAt = resyncPeriod.map { .now + Self.jittered($0) }
                     await handle(.listed(list.items, resourceVersion: list.resourceVersion))
                 } catch {
                     if Task.isCancelled { return }
@@ -130,30 +149,78 @@ public struct Watcher: Sendable {
                 let options = WatchOptions(
                     resourceVersion: version, labelSelector: labelSelector, fieldSelector: fieldSelector, allowBookmarks: true,
                     timeoutSeconds: timeoutSeconds)
-                var failure: (any Error)?
-                do {
-                    for try await event in client.watch(resource, namespace: namespace, options: options) {
-                        machine.eventReceived(resourceVersion: event.resourceVersion)
-                        switch event {
-                        case .added(let object): await handle(.added(object))
-                        case .modified(let object): await handle(.modified(object))
-                        case .deleted(let object): await handle(.deleted(object))
-                        case .bookmark(let version): await handle(.bookmark(resourceVersion: version))
+                let ending = await watch(options, until: resyncAt, machine: &machine, handle)
+                if Task.isCancelled { return }
+                switch ending {
+                case .resync:
+                    logger.debug("periodic resync; relisting")
+                    machine.resyncDue()
+                case .ended(let failure):
+                    if let failure {
+                        if let kube = failure as? KubeError, kube.isGone {
+                            logger.info("watch expired (410); relisting")
+                        } else {
+                            logger.info("watch failed; reconnecting", metadata: ["error": "\(failure)"])
                         }
                     }
-                } catch {
-                    failure = error
+                    machine.watchEnded(error: failure)
                 }
-                if Task.isCancelled { return }
-                if let failure {
-                    if let kube = failure as? KubeError, kube.isGone {
-                        logger.info("watch expired (410); relisting")
-                    } else {
-                        logger.info("watch failed; reconnecting", metadata: ["error": "\(failure)"])
-                    }
-                }
-                machine.watchEnded(error: failure)
             }
         }
+    }
+
+    private enum WatchEnding {
+        case ended((any Error)?)
+        case resync
+    }
+
+    private enum WatchItem: Sendable {
+        case event(WatchEvent)
+        case ended((any Error)?)
+        case resync
+    }
+
+    /// One watch request, until the server ends it, it fails, or `deadline` (the next resync)
+    /// passes. The stream is pumped by a task of its own so the deadline can interrupt it.
+    private func watch(
+        _ options: WatchOptions, until deadline: ContinuousClock.Instant?, machine: inout WatcherStateMachine,
+        _ handle: (WatcherEvent) async -> Void
+    ) async -> WatchEnding {
+        let (items, sink) = AsyncStream.makeStream(of: WatchItem.self)
+        let events = client.watch(resource, namespace: namespace, options: options)
+        let pump = Task {
+            do {
+                for try await event in events { sink.yield(.event(event)) }
+                sink.yield(.ended(nil))
+            } catch {
+                sink.yield(.ended(error))
+            }
+        }
+        let timer = deadline.map { deadline in
+            Task {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                sink.yield(.resync)
+            }
+        }
+        defer {
+            pump.cancel()
+            timer?.cancel()
+            sink.finish()
+        }
+        for await item in items {
+            switch item {
+            case .event(let event):
+                machine.eventReceived(resourceVersion: event.resourceVersion)
+                switch event {
+                case .added(let object): await handle(.added(object))
+                case .modified(let object): await handle(.modified(object))
+                case .deleted(let object): await handle(.deleted(object))
+                case .bookmark(let version): await handle(.bookmark(resourceVersion: version))
+                }
+            case .ended(let failure): return .ended(failure)
+            case .resync: return .resync
+            }
+        }
+        return .ended(nil)  // cancelled
     }
 }

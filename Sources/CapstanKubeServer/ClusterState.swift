@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanKube
 import Foundation
 
@@ -249,7 +250,7 @@ struct ClusterState {
     /// key. `$setElementOrder`/`$retainKeys` hints are dropped; other directives are refused.
     static func strategicAsMerge(_ patch: JSONValue, kind: String) throws(KubeError) -> JSONValue {
         guard case .object(let members) = patch else { return patch }
-        var result: [String: JSONValue] = [:]
+        var result: JSONObject = [:]
         for (key, value) in members {
             if key.hasPrefix("$setElementOrder/") || key == "$retainKeys" { continue }
             if key.hasPrefix("$") {

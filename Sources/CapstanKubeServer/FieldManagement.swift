@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanKube
 
 /// A field of an object: the keys leading to it. Lists are atomic (owned as a whole).

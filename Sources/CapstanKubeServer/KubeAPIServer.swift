@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanKube
 import Foundation
 import Hummingbird
@@ -236,6 +237,20 @@ public final class KubeAPIServer: Sendable {
             return all
         }
         for continuation in continuations { continuation.finish() }
+    }
+
+    /// Deletes an object without telling the open watches, as if the DELETED event were lost on
+    /// the way (a proxy that dropped it, a client that missed it): only a relist shows it. The
+    /// event still enters the history, so a watch started later from an older resourceVersion
+    /// sees it, as with a real API server.
+    public func deleteUnwatched(_ resource: KubeResource, name: String, namespace: String? = nil) throws(KubeError) {
+        try state.withLock { state throws(KubeError) in
+            state.cluster.pending.removeAll(keepingCapacity: true)
+            defer { state.cluster.pending.removeAll(keepingCapacity: true) }
+            _ = try state.cluster.delete(
+                GroupResource(group: resource.group, plural: resource.plural), namespace: resource.namespaced ? (namespace ?? "default") : nil,
+                name: name, policy: .background, preconditions: nil)
+        }
     }
 
     /// Gives the Deployment the status its controller would write once all replicas are available.

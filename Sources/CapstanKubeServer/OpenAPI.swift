@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanKube
 
 /// OpenAPI v3 discovery, as much as kubectl uses: the root index of group-versions, and per
@@ -10,7 +11,7 @@ enum OpenAPI {
     }
 
     static func root(_ resources: [ServedResource]) -> JSONValue {
-        var paths: [String: JSONValue] = [:]
+        var paths: JSONObject = [:]
         for resource in resources {
             for version in resource.versions {
                 let key = key(group: resource.group, version: version)
@@ -21,8 +22,8 @@ enum OpenAPI {
     }
 
     static func document(group: String, version: String, resources: [ServedResource], crds: [JSONValue]) -> JSONValue {
-        var paths: [String: JSONValue] = [:]
-        var schemas: [String: JSONValue] = [:]
+        var paths: JSONObject = [:]
+        var schemas: JSONObject = [:]
         let parameters: JSONValue = .array(["dryRun", "fieldManager", "fieldValidation", "force"].map { name in
             ["name": .string(name), "in": "query", "schema": ["type": "string"], "uniqueItems": true]
         })

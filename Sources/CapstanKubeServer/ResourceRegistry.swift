@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanKube
 
 /// A resource type the in-process API server serves.
@@ -80,6 +81,9 @@ enum BuiltinResources {
         ServedResource(
             group: "batch", versions: ["v1"], plural: "jobs", singular: "job", kind: "Job", listKind: "JobList", namespaced: true,
             categories: ["all"], hasStatusSubresource: true),
+        ServedResource(
+            group: "batch", versions: ["v1"], plural: "cronjobs", singular: "cronjob", kind: "CronJob", listKind: "CronJobList",
+            namespaced: true, shortNames: ["cj"], categories: ["all"], hasStatusSubresource: true),
         ServedResource(
             group: "autoscaling", versions: ["v2"], plural: "horizontalpodautoscalers", singular: "horizontalpodautoscaler",
             kind: "HorizontalPodAutoscaler", listKind: "HorizontalPodAutoscalerList", namespaced: true, shortNames: ["hpa"],

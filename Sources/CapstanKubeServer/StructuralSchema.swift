@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanKube
 import Foundation
 

@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanKube
 
 /// The open watch streams and what each one wants.

@@ -26,7 +26,7 @@ enum OperatorDemo {
         Console.line("")
         Console.line("Operator: in-process Kubernetes API server at \(server.url)")
         for crd in try CustomResourceDefinitions.all() {
-            _ = try await client.apply(.customResourceDefinitions, try JSONValue.parse(crd.jsonText), fieldManager: "capstan-demo", force: true)
+            _ = try await client.apply(.customResourceDefinitions, crd, fieldManager: "capstan-demo", force: true)
         }
         Console.line("applied the CRDs: \(CustomResourceDefinitions.kinds.map { "\($0.plural).\($0.group)" }.joined(separator: ", "))")
 
@@ -40,7 +40,7 @@ enum OperatorDemo {
             for document in try Yams.load_all(yaml: try String(contentsOfFile: "\(examples)/\(file)", encoding: .utf8)) {
                 guard let map = document as? [String: Any], let kind = map["kind"] as? String else { continue }
                 let object = try JSONValue.parse(Array(try JSONSerialization.data(withJSONObject: map)))
-                let resource = kind == FeatureView.kind ? Operator.featureViews : Operator.modelDeployments
+                guard let resource = Operator.resource(forKind: kind) else { throw CapstanError(.invalidSpec, "\(examples)/\(file): unknown kind \(kind)") }
                 _ = try await client.apply(resource, object, fieldManager: "capstan-demo", force: true)
                 applied.append((resource, object.name ?? ""))
             }

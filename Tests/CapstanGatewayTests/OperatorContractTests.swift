@@ -1,5 +1,6 @@
 import CapstanAPI
 import CapstanGateway
+import CapstanKubeRuntime
 import CapstanOperator
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanKube
 import Testing
 
@@ -56,5 +57,23 @@ struct WorkQueueTests {
         #expect(key == "late")
         #expect(ContinuousClock.now - start >= .milliseconds(50))
         queue.done("late")
+    }
+}
+
+@Suite("Status writer")
+struct StatusWriterTests {
+    @Test("a status write's echo is skipped, unless it already carries someone else's spec change")
+    func statusEchoWithNewerSpecIsReconciled() throws {
+        let writer = StatusWriter(client: KubeClient(config: KubeConfig(server: "http://127.0.0.1:1")), fieldManager: "t")
+        func object(generation: Int, observed: Int) throws -> JSONValue {
+            try JSONValue.parse(#"{"metadata":{"name":"risk","namespace":"default","resourceVersion":"42","generation":\#(generation)},"status":{"observedGeneration":\#(observed)}}"#)
+        }
+        writer.noteWrite(gadgets, key: "default/risk", resourceVersion: "42")
+        // The status write's own echo: the status describes the current generation.
+        #expect(writer.isOwnEcho(.applied(try object(generation: 2, observed: 2)), resource: gadgets))
+        // The spec changed (generation 3) before the status for generation 2 landed: not an echo.
+        #expect(!writer.isOwnEcho(.applied(try object(generation: 3, observed: 2)), resource: gadgets))
+        // Another kind's object of the same name is not this write's echo.
+        #expect(!writer.isOwnEcho(.applied(try object(generation: 2, observed: 2)), resource: .configMaps))
     }
 }

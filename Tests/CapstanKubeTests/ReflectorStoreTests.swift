@@ -1,4 +1,5 @@
 @testable import CapstanKube
+import CapstanCore
 import Testing
 
 @Suite("ReflectorStore: objects held as JSON text read back equal; relists report what changed")

@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanKube
 import CapstanKubeServer
 import Foundation
@@ -44,8 +45,8 @@ func withCluster<T>(
 
 func configMap(_ name: String, namespace: String = "default", labels: [String: String] = [:], data: [String: String] = [:]) -> JSONValue {
     var metadata: JSONValue = ["name": .string(name), "namespace": .string(namespace)]
-    if !labels.isEmpty { metadata["labels"] = .object(labels.mapValues { .string($0) }) }
-    return ["apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": .object(data.mapValues { .string($0) })]
+    if !labels.isEmpty { metadata["labels"] = JSONValue(strings: labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }) }
+    return ["apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": JSONValue(strings: data.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })]
 }
 
 func deployment(_ name: String, replicas: Int64 = 1, owner: JSONValue? = nil) -> JSONValue {

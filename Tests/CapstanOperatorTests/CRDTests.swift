@@ -1,4 +1,6 @@
 import CapstanAPI
+import CapstanCore
+import CapstanKubeRuntime
 import Foundation
 import Testing
 import Yams
@@ -42,7 +44,7 @@ struct CRDTests {
 
     @Test("YAML output reads back as the same tree, with string scalars that look like other types quoted")
     func yamlRoundTrip() throws {
-        let value: OrderedJSON = ["a": "true", "b": true, "c": "1", "d": 1, "e": "", "f": "x: y", "g": ["null", .null], "h": [:]]
+        let value: JSONValue = ["a": "true", "b": true, "c": "1", "d": 1, "e": "", "f": "x: y", "g": ["null", .null], "h": [:]]
         let text = try ManifestYAML.render(value)
         let loaded = try #require(try Yams.load(yaml: text) as? [String: Any])
         #expect(loaded["a"] as? String == "true")

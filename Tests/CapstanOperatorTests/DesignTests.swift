@@ -1,5 +1,7 @@
 import CapstanAPI
+import CapstanCore
 import CapstanFeatureWorker
+import CapstanKubeRuntime
 import Foundation
 import Testing
 import Yams
@@ -95,7 +97,7 @@ struct DesignTests {
             #expect(reference == [["apiVersion": "ml.capstan.dev/v1alpha1", "kind": "FeatureView", "name": "purchases", "uid": "uid-1", "controller": true, "blockOwnerDeletion": true]])
             #expect(child.object["metadata"]?["namespace"] == "ml")
         }
-        let deployment = children[1].object.jsonText
+        let deployment = children[1].object.writtenText
         #expect(deployment.contains("\"image\":\"example/worker:1\""))
         #expect(deployment.contains("\"secretKeyRef\":{\"name\":\"capstan-postgres\",\"key\":\"url\"}"))
         #expect(deployment.contains("\"readOnlyRootFilesystem\":true"))
@@ -178,7 +180,7 @@ struct DesignTests {
             "ConfigMap/fraud-gateway", "Deployment/fraud-gateway", "Service/fraud-gateway", "HorizontalPodAutoscaler/fraud-gateway",
         ])
         let args = children[3].object["spec"]?["template"]?["spec"]?["containers"]
-        #expect(args?.jsonText.contains("[\"model-server\",\"--model-name\",\"fraud\",\"--model-version\",\"v2\",\"--storage-uri\",\"file:///models/fraud/v2/model.txt\",\"--format\",\"lightgbm\"") == true)
+        #expect(args?.writtenText.contains("[\"model-server\",\"--model-name\",\"fraud\",\"--model-version\",\"v2\",\"--storage-uri\",\"file:///models/fraud/v2/model.txt\",\"--format\",\"lightgbm\"") == true)
         let traffic = try #require(children[6].object["data"]?["traffic.json"]?.stringValue)
         #expect(traffic == #"{"models":{"fraud":{"weights":{"v1":100,"v2":0},"sticky":true}}}"#)
         let config = try #require(try Yams.load(yaml: children[6].object["data"]?["gateway.yaml"]?.stringValue ?? "") as? [String: Any])

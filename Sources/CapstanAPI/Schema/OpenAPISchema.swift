@@ -1,3 +1,5 @@
+import CapstanCore
+
 /// A structural OpenAPI v3 schema, as `apiextensions.k8s.io/v1` CRDs take it. Derived from the
 /// Swift types by ``SchemaDeriver`` and refined by each type's ``OpenAPICustomizing`` hook.
 public struct OpenAPISchema: Sendable, Hashable {
@@ -14,7 +16,7 @@ public struct OpenAPISchema: Sendable, Hashable {
     private var itemsStorage: [OpenAPISchema] = []
     private var additionalStorage: [OpenAPISchema] = []
     public var enumValues: [String] = []
-    public var defaultValue: OrderedJSON?
+    public var defaultValue: JSONValue?
     public var minimum: Int64?
     public var maximum: Int64?
     public var minLength: Int?
@@ -80,8 +82,8 @@ public struct OpenAPISchema: Sendable, Hashable {
     }
 
     /// The schema as the JSON tree a CRD's `openAPIV3Schema` holds, keys in Kubernetes' usual order.
-    public var json: OrderedJSON {
-        var out: [(String, OrderedJSON)] = []
+    public var json: JSONValue {
+        var out: [(String, JSONValue)] = []
         if let description { out.append(("description", .string(description))) }
         if let type { out.append(("type", .string(type))) }
         if let format { out.append(("format", .string(format))) }
@@ -98,13 +100,13 @@ public struct OpenAPISchema: Sendable, Hashable {
         if let listType { out.append(("x-kubernetes-list-type", .string(listType))) }
         if !listMapKeys.isEmpty { out.append(("x-kubernetes-list-map-keys", .array(listMapKeys.map { .string($0) }))) }
         if !required.isEmpty { out.append(("required", .array(required.map { .string($0) }))) }
-        if !properties.isEmpty { out.append(("properties", .object(properties.map { ($0.name, $0.schema.json) }))) }
+        if !properties.isEmpty { out.append(("properties", JSONValue(members: properties.map { ($0.name, $0.schema.json) }))) }
         if let additionalProperties { out.append(("additionalProperties", additionalProperties.json)) }
         if preserveUnknownFields { out.append(("x-kubernetes-preserve-unknown-fields", true)) }
         if !validations.isEmpty {
             out.append(("x-kubernetes-validations", .array(validations.map { $0.json })))
         }
-        return .object(out)
+        return JSONValue(members: out)
     }
 }
 
@@ -118,7 +120,7 @@ public struct CELRule: Sendable, Hashable {
         self.message = message
     }
 
-    var json: OrderedJSON { ["rule": .string(rule), "message": .string(message)] }
+    var json: JSONValue { ["rule": .string(rule), "message": .string(message)] }
 }
 
 /// A type that refines the schema derived from its `Decodable` conformance: descriptions,

@@ -1,15 +1,16 @@
+import CapstanCore
 import CapstanAPI
 import Yams
 
-/// Renders ``OrderedJSON`` manifests as YAML, keys in their written order, strings quoted
+/// Renders ``JSONValue`` manifests as YAML, keys in their written order, strings quoted
 /// whenever a plain scalar would read back as something else (`"true"`, `"1"`, `""`).
 public enum ManifestYAML {
-    public static func render(_ value: OrderedJSON) throws -> String {
+    public static func render(_ value: JSONValue) throws -> String {
         try Yams.serialize(node: node(value), indent: 2, width: -1, allowUnicode: true, sequenceStyle: .block, mappingStyle: .block)
     }
 
     /// Several documents separated by `---`, with an optional leading comment.
-    public static func render(documents: [OrderedJSON], header: String? = nil) throws -> String {
+    public static func render(documents: [JSONValue], header: String? = nil) throws -> String {
         var out = ""
         if let header {
             for line in header.split(separator: "\n", omittingEmptySubsequences: false) { out += "# \(line)\n" }
@@ -21,7 +22,7 @@ public enum ManifestYAML {
         return out
     }
 
-    static func node(_ value: OrderedJSON) -> Node {
+    static func node(_ value: JSONValue) -> Node {
         switch value {
         case .null: return Node("null", Tag(.null))
         case .bool(let b): return Node(b ? "true" : "false", Tag(.bool))

@@ -1,72 +1,11 @@
 import CapstanAPI
+import CapstanCore
+import CapstanKubeRuntime
 
-/// The kinds of object the reconcilers create.
-public enum ChildKind: String, Sendable, Hashable, CaseIterable {
-    case configMap, deployment, service, horizontalPodAutoscaler
-
-    public var group: String {
-        switch self {
-        case .configMap, .service: return ""
-        case .deployment: return "apps"
-        case .horizontalPodAutoscaler: return "autoscaling"
-        }
-    }
-
-    public var version: String {
-        switch self {
-        case .configMap, .service, .deployment: return "v1"
-        case .horizontalPodAutoscaler: return "v2"
-        }
-    }
-
-    public var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
-
-    public var kind: String {
-        switch self {
-        case .configMap: return "ConfigMap"
-        case .deployment: return "Deployment"
-        case .service: return "Service"
-        case .horizontalPodAutoscaler: return "HorizontalPodAutoscaler"
-        }
-    }
-
-    public var plural: String {
-        switch self {
-        case .configMap: return "configmaps"
-        case .deployment: return "deployments"
-        case .service: return "services"
-        case .horizontalPodAutoscaler: return "horizontalpodautoscalers"
-        }
-    }
-}
-
-/// One object a reconciler wants to exist, exactly as it will be server-side applied.
-public struct DesiredChild: Sendable, Hashable {
-    public var kind: ChildKind
-    public var name: String
-    public var object: OrderedJSON
-
-    public init(kind: ChildKind, name: String, object: OrderedJSON) {
-        self.kind = kind
-        self.name = name
-        self.object = object
-    }
-}
-
-/// The owner a child points back to (controller ownerReference).
-public struct OwnerIdentity: Sendable, Hashable {
-    public var apiVersion: String
-    public var kind: String
-    public var name: String
-    public var namespace: String
-    public var uid: String
-
-    public init(apiVersion: String = CapstanAPIGroup.apiVersion, kind: String, name: String, namespace: String, uid: String) {
-        self.apiVersion = apiVersion
-        self.kind = kind
-        self.name = name
-        self.namespace = namespace
-        self.uid = uid
+extension OwnerIdentity {
+    /// A Capstan resource as the owner of children.
+    public init(kind: String, name: String, namespace: String, uid: String) {
+        self.init(apiVersion: CapstanAPIGroup.apiVersion, kind: kind, name: name, namespace: namespace, uid: uid)
     }
 }
 
@@ -84,43 +23,33 @@ enum K8s {
         ] + extra
     }
 
-    static func object(_ pairs: [(String, String)]) -> OrderedJSON {
-        .object(pairs.map { ($0.0, .string($0.1)) })
+    static func object(_ pairs: [(String, String)]) -> JSONValue {
+        JSONValue(strings: pairs)
     }
 
-    static func metadata(name: String, owner: OwnerIdentity, labels: [(String, String)], annotations: [(String, String)] = []) -> OrderedJSON {
-        var meta: [(String, OrderedJSON)] = [
+    static func metadata(name: String, owner: OwnerIdentity, labels: [(String, String)], annotations: [(String, String)] = []) -> JSONValue {
+        var meta: [(String, JSONValue)] = [
             ("name", .string(name)),
             ("namespace", .string(owner.namespace)),
             ("labels", object(labels)),
         ]
         if !annotations.isEmpty { meta.append(("annotations", object(annotations))) }
-        meta.append(
-            ("ownerReferences", [
-                [
-                    "apiVersion": .string(owner.apiVersion),
-                    "kind": .string(owner.kind),
-                    "name": .string(owner.name),
-                    "uid": .string(owner.uid),
-                    "controller": true,
-                    "blockOwnerDeletion": true,
-                ]
-            ]))
-        return .object(meta)
+        meta.append(("ownerReferences", [owner.controllerReference]))
+        return JSONValue(members: meta)
     }
 
-    static func secretEnv(_ name: String, _ secret: OperatorConfiguration.SecretKey) -> OrderedJSON {
+    static func secretEnv(_ name: String, _ secret: OperatorConfiguration.SecretKey) -> JSONValue {
         ["name": .string(name), "valueFrom": ["secretKeyRef": ["name": .string(secret.name), "key": .string(secret.key)]]]
     }
 
-    static let containerSecurity: OrderedJSON = [
+    static let containerSecurity: JSONValue = [
         "runAsNonRoot": true,
         "allowPrivilegeEscalation": false,
         "readOnlyRootFilesystem": true,
         "capabilities": ["drop": ["ALL"]],
     ]
 
-    static let podSecurity: OrderedJSON = [
+    static let podSecurity: JSONValue = [
         "runAsNonRoot": true,
         "runAsUser": 65532,
         "runAsGroup": 65532,
@@ -128,37 +57,37 @@ enum K8s {
         "seccompProfile": ["type": "RuntimeDefault"],
     ]
 
-    static func probe(path: String, port: String) -> OrderedJSON {
+    static func probe(path: String, port: String) -> JSONValue {
         ["httpGet": ["path": .string(path), "port": .string(port)], "periodSeconds": 10, "failureThreshold": 3]
     }
 
     /// A Deployment without `replicas`: the HPA owns the count.
     static func deployment(
         name: String, owner: OwnerIdentity, labels: [(String, String)], selector: [(String, String)],
-        podAnnotations: [(String, String)], container: OrderedJSON, volumes: [OrderedJSON]
+        podAnnotations: [(String, String)], container: JSONValue, volumes: [JSONValue]
     ) -> DesiredChild {
-        var podSpec: [(String, OrderedJSON)] = [
+        var podSpec: [(String, JSONValue)] = [
             ("automountServiceAccountToken", false),
             ("securityContext", podSecurity),
             ("containers", [container]),
         ]
         if !volumes.isEmpty { podSpec.append(("volumes", .array(volumes))) }
-        var template: [(String, OrderedJSON)] = [("labels", object(labels))]
+        var template: [(String, JSONValue)] = [("labels", object(labels))]
         if !podAnnotations.isEmpty { template.append(("annotations", object(podAnnotations))) }
-        let object: OrderedJSON = [
+        let object: JSONValue = [
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": metadata(name: name, owner: owner, labels: labels),
             "spec": [
                 "selector": ["matchLabels": Self.object(selector)],
-                "template": ["metadata": .object(template), "spec": .object(podSpec)],
+                "template": ["metadata": JSONValue(members: template), "spec": JSONValue(members: podSpec)],
             ],
         ]
         return DesiredChild(kind: .deployment, name: name, object: object)
     }
 
     static func service(name: String, owner: OwnerIdentity, labels: [(String, String)], selector: [(String, String)], ports: [(String, Int64, String)]) -> DesiredChild {
-        let object: OrderedJSON = [
+        let object: JSONValue = [
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": metadata(name: name, owner: owner, labels: labels),
@@ -173,7 +102,7 @@ enum K8s {
 
     static func autoscaler(name: String, owner: OwnerIdentity, labels: [(String, String)], target: String, scaling: ScalingSpec?) -> DesiredChild {
         let scaling = scaling ?? ScalingSpec()
-        let object: OrderedJSON = [
+        let object: JSONValue = [
             "apiVersion": "autoscaling/v2",
             "kind": "HorizontalPodAutoscaler",
             "metadata": metadata(name: name, owner: owner, labels: labels),
@@ -193,7 +122,7 @@ enum K8s {
     }
 
     static func configMap(name: String, owner: OwnerIdentity, labels: [(String, String)], data: [(String, String)]) -> DesiredChild {
-        let object: OrderedJSON = [
+        let object: JSONValue = [
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": metadata(name: name, owner: owner, labels: labels),

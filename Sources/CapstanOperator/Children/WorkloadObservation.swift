@@ -1,4 +1,7 @@
 import CapstanAPI
+import CapstanCore
+import CapstanKube
+import CapstanKubeRuntime
 
 /// What the reconcilers need to know about a Deployment they own, read from its status.
 public struct WorkloadObservation: Sendable, Hashable {
@@ -49,5 +52,38 @@ struct ConditionWriter {
         let condition = Condition(
             type: type, status: status ? .true : .false, reason: reason, message: message, observedGeneration: generation, lastTransitionTime: now)
         if conditions.set(condition) { transitions.append(condition) }
+    }
+}
+
+extension WorkloadObservation {
+    /// Reads a Deployment (as the child cache slims it) or an apply's answer.
+    init(deployment: JSONValue) {
+        let status = deployment["status"]
+        func int(_ key: String) -> Int32 { Int32(truncatingIfNeeded: status?[key]?.intValue ?? 0) }
+        var stuck = false
+        for condition in status?["conditions"]?.arrayValue ?? [] where condition["type"]?.stringValue == "Progressing" {
+            stuck = condition["status"]?.stringValue == "False" && condition["reason"]?.stringValue == "ProgressDeadlineExceeded"
+        }
+        self.init(
+            generation: deployment.generation ?? 1, observedGeneration: status?["observedGeneration"]?.intValue ?? 0,
+            replicas: int("replicas"), updatedReplicas: int("updatedReplicas"), readyReplicas: int("readyReplicas"),
+            availableReplicas: int("availableReplicas"), progressDeadlineExceeded: stuck)
+    }
+}
+
+/// Which condition transitions are worth an Event: Ready flipping (not its first False while
+/// things start), and Degraded (or another listed problem condition) turning True.
+enum ConditionEvents {
+    static func notes(for transitions: [Condition], previous: [Condition]?, problems: Set<String> = [ConditionType.degraded]) -> [EventNote] {
+        transitions.compactMap { condition in
+            let existed = previous?[type: condition.type] != nil
+            if condition.type == ConditionType.ready, existed || condition.status == .true {
+                return EventNote(warning: condition.status != .true, reason: condition.reason, message: condition.message)
+            }
+            if problems.contains(condition.type), condition.status == .true {
+                return EventNote(warning: true, reason: condition.reason, message: condition.message)
+            }
+            return nil
+        }
     }
 }

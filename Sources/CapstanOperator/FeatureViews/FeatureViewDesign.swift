@@ -1,5 +1,6 @@
 import CapstanAPI
 import CapstanCore
+import CapstanKubeRuntime
 import CapstanFeatures
 import Foundation
 import Yams
@@ -89,7 +90,7 @@ public enum FeatureViewDesign {
     }
 
     static func planSummary(_ plan: FeaturePlan, own: Int) -> String {
-        var order: [OrderedJSON] = []
+        var order: [JSONValue] = []
         for step in plan.steps {
             let view = plan.views[step.view]
             let slot: Int
@@ -101,22 +102,22 @@ public enum FeatureViewDesign {
                 order.append(.string("\(view.name).\(feature.name)"))
             }
         }
-        let views: [OrderedJSON] = plan.views.map { view in
+        let views: [JSONValue] = plan.views.map { view in
             [
                 "name": .string(view.name),
                 "definitionHash": .string(view.definitionHash),
-                "topic": view.topic.map(OrderedJSON.string) ?? .null,
+                "topic": view.topic.map(JSONValue.string) ?? .null,
                 "features": .array(view.features.map { ["name": .string($0.name), "type": .string($0.type.rawValue)] }),
             ]
         }
-        let summary: OrderedJSON = [
+        let summary: JSONValue = [
             "view": .string(plan.views[own].name),
             "definitionVersion": .string(plan.views[own].definitionHash),
             "planHash": .string(plan.planHash),
             "views": .array(views),
             "evaluationOrder": .array(order),
         ]
-        return summary.jsonText
+        return summary.writtenText
     }
 
     public static func configMapName(_ view: String) -> String { "\(view)-featureview" }
@@ -130,7 +131,7 @@ public enum FeatureViewDesign {
         let configMap = K8s.configMap(
             name: configMapName(name), owner: owner, labels: labels,
             data: [("views.yaml", compiled.viewsYAML), ("plan.json", compiled.planJSON)])
-        let container: OrderedJSON = [
+        let container: JSONValue = [
             "name": "worker",
             "image": .string(configuration.featureWorkerImage),
             "imagePullPolicy": .string(configuration.imagePullPolicy),

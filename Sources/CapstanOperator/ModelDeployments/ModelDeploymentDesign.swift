@@ -1,3 +1,5 @@
+import CapstanCore
+import CapstanKubeRuntime
 import CapstanAPI
 
 /// What a ModelDeployment should turn into, computed without touching the cluster.
@@ -35,9 +37,9 @@ public enum ModelDeploymentDesign {
     }
 
     /// The gateway's configuration file (docs/operator.md shows one).
-    static func gatewayConfig(_ md: ModelDeployment, namespace: String, clusterDomain: String) -> OrderedJSON {
+    static func gatewayConfig(_ md: ModelDeployment, namespace: String, clusterDomain: String) -> JSONValue {
         let spec = md.spec
-        let versions: [OrderedJSON] = spec.versions.map { version in
+        let versions: [JSONValue] = spec.versions.map { version in
             [
                 "name": .string(version.name),
                 "endpoint": .string("\(versionName(md.metadata.name, version.name)).\(namespace).svc.\(clusterDomain):\(grpcPort)"),
@@ -45,7 +47,7 @@ public enum ModelDeploymentDesign {
                 "modelVersion": .string(version.name),
             ]
         }
-        let features: [OrderedJSON] = spec.features.map { .string($0.replacingOccurrences(of: ".", with: ":")) }
+        let features: [JSONValue] = spec.features.map { .string($0.replacingOccurrences(of: ".", with: ":")) }
         return [
             "trafficFile": "traffic.json",
             "models": [["name": .string(spec.model), "entity": .string(spec.entity), "features": .array(features), "versions": .array(versions)]],
@@ -63,7 +65,7 @@ public enum ModelDeploymentDesign {
                 component: "capstan-model-server", instance: child,
                 extra: [("ml.capstan.dev/modeldeployment", name), ("ml.capstan.dev/model-version", version.name)])
             let selector = [("app.kubernetes.io/name", "capstan-model-server"), ("app.kubernetes.io/instance", child)]
-            let container: OrderedJSON = [
+            let container: JSONValue = [
                 "name": "model-server",
                 "image": .string(configuration.servingImage),
                 "imagePullPolicy": .string(configuration.imagePullPolicy),
@@ -98,9 +100,9 @@ public enum ModelDeploymentDesign {
         let labels = K8s.labels(component: "capstan-gateway", instance: gateway, extra: [("ml.capstan.dev/modeldeployment", name)])
         let selector = [("app.kubernetes.io/name", "capstan-gateway"), ("app.kubernetes.io/instance", gateway)]
         let config = try ManifestYAML.render(gatewayConfig(md, namespace: owner.namespace, clusterDomain: configuration.clusterDomain))
-        let traffic = TrafficTable.document(model: md.spec.model, spec: md.spec, effective: effective).jsonText
+        let traffic = TrafficTable.document(model: md.spec.model, spec: md.spec, effective: effective).writtenText
         children.append(K8s.configMap(name: gateway, owner: owner, labels: labels, data: [("gateway.yaml", config), ("traffic.json", traffic)]))
-        let container: OrderedJSON = [
+        let container: JSONValue = [
             "name": "gateway",
             "image": .string(configuration.servingImage),
             "imagePullPolicy": .string(configuration.imagePullPolicy),
@@ -199,15 +201,4 @@ public enum ModelDeploymentDesign {
         status.conditions = writer.conditions
         return (status, writer.transitions, effective)
     }
-}
-
-/// FNV-1a, 64-bit, hex: a short content fingerprint for pod-template annotations.
-func stableHash(_ text: String) -> String {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in text.utf8 {
-        hash ^= UInt64(byte)
-        hash = hash &* 0x100_0000_01b3
-    }
-    let hex = String(hash, radix: 16)
-    return String(repeating: "0", count: 16 - hex.count) + hex
 }

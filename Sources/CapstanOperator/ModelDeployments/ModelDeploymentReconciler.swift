@@ -1,58 +1,61 @@
 import CapstanAPI
+import CapstanCore
 import CapstanKube
 import CapstanKubeRuntime
 
-extension Operator {
-    /// Level-based: observe each version's Deployment and the gateway, compute the effective
-    /// traffic table (unready versions get none), apply the children (the table included),
-    /// delete the children of versions removed from the spec, write status.
-    func reconcileModelDeployment(_ key: String) async throws -> ReconcileResult {
-        guard let object = modelDeploymentReflector.store.get(key) else {
-            index.forgetOwner(kind: ModelDeployment.kind, key: key)
-            return .awaitChange
-        }
-        if object.deletionTimestamp != nil { return .awaitChange }
-        let namespace = object.namespace ?? "default"
-        let name = object.name ?? ""
-        let previous = object["status"].flatMap { try? ObjectCoding.decode(ModelDeploymentStatus.self, from: $0) }
+extension ModelDeploymentStatus: ReconciledStatus {}
 
-        var md: ModelDeployment?
-        var problem: FeatureViewDesign.SpecProblem?
-        do {
-            let decoded = try ObjectCoding.decode(ModelDeployment.self, from: object)
-            md = decoded
-            problem = ModelDeploymentDesign.validate(decoded.spec)
-        } catch {
-            problem = .init(reason: "InvalidSpec", message: "ModelDeployment \(name): \(ObjectCoding.describe(error))")
-        }
+/// ModelDeployment → per version a model-server Deployment, Service and HPA; a gateway
+/// Deployment, Service and HPA; the traffic table in a ConfigMap. Observes each version's
+/// Deployment and the gateway, computes the effective traffic table (unready versions get
+/// none), applies the children (the table included), deletes the children of versions removed
+/// from the spec, and reports it all in the status.
+struct ModelDeploymentReconciler: Reconciler {
+    typealias Object = ModelDeployment
+    typealias Status = ModelDeploymentStatus
 
-        func observe(_ answers: [String: JSONValue]) -> (status: ModelDeploymentStatus, transitions: [Condition], effective: [TrafficEntry]) {
+    static let resource = KubeResource(
+        group: CapstanAPIGroup.group, version: CapstanAPIGroup.version, plural: ModelDeployment.plural, kind: ModelDeployment.kind)
+    static let owns: [ChildKind] = [.configMap, .deployment, .service, .horizontalPodAutoscaler]
+
+    let configuration: OperatorConfiguration
+
+    func reconcile(
+        _ request: ReconcileRequest<ModelDeployment, ModelDeploymentStatus>, context: ReconcileContext
+    ) async throws -> Reconciliation<ModelDeploymentStatus> {
+        let md = try? request.decoded.get()
+        let problem: FeatureViewDesign.SpecProblem?
+        switch request.decoded {
+        case .failure(let invalid): problem = .init(reason: "InvalidSpec", message: invalid.message)
+        case .success(let decoded): problem = ModelDeploymentDesign.validate(decoded.spec)
+        }
+        let name = request.name
+        func observe(_ applied: AppliedChildren) -> (status: ModelDeploymentStatus, transitions: [Condition], effective: [TrafficEntry]) {
+            func workload(_ deployment: String) -> WorkloadObservation? {
+                context.freshest(.deployment, name: deployment, applied: applied).map(WorkloadObservation.init(deployment:))
+            }
             var versions: [String: WorkloadObservation] = [:]
             for version in md?.spec.versions ?? [] {
-                versions[version.name] = observeDeployment(namespace: namespace, name: ModelDeploymentDesign.versionName(name, version.name), answers: answers)
+                versions[version.name] = workload(ModelDeploymentDesign.versionName(name, version.name))
             }
-            let gateway = observeDeployment(namespace: namespace, name: ModelDeploymentDesign.gatewayName(name), answers: answers)
             return ModelDeploymentDesign.status(
-                name: name, namespace: namespace, generation: object.generation, previous: previous, spec: md?.spec, problem: problem,
-                versions: versions, gateway: gateway, clusterDomain: configuration.clusterDomain, now: Self.now())
+                name: name, namespace: request.namespace, generation: request.generation, previous: request.previous, spec: md?.spec,
+                problem: problem, versions: versions, gateway: workload(ModelDeploymentDesign.gatewayName(name)),
+                clusterDomain: configuration.clusterDomain, now: request.now)
         }
-        var (status, transitions, effective) = observe([:])
-        if problem == nil, let md, let uid = object.uid {
-            let owner = OwnerIdentity(kind: ModelDeployment.kind, name: name, namespace: namespace, uid: uid)
+        var (status, transitions, effective) = observe(AppliedChildren())
+        if problem == nil, let md, let owner = request.owner {
             let children = try ModelDeploymentDesign.children(of: md, effective: effective, owner: owner, configuration: configuration)
-            let answers = try await ensure(children, ownerKind: ModelDeployment.kind, ownerKey: key, namespace: namespace)
-            if !answers.isEmpty {
+            let applied = try await context.apply(children)
+            if !applied.isEmpty {
                 // The applies' answers may show versions that became ready meanwhile: settle the
                 // traffic table on the freshest readiness before writing status.
-                (status, transitions, effective) = observe(answers)
+                (status, transitions, effective) = observe(applied)
                 let settled = try ModelDeploymentDesign.children(of: md, effective: effective, owner: owner, configuration: configuration)
                 let changed = zip(settled, children).filter { $0 != $1 }.map(\.0)
-                if !changed.isEmpty { try await ensure(changed, ownerKind: ModelDeployment.kind, ownerKey: key, namespace: namespace, prune: false) }
+                if !changed.isEmpty { try await context.apply(changed, prune: false) }
             }
         }
-        if try await writeStatus(status, resource: Self.modelDeployments, object: object) {
-            await recordEvents(transitions, previous: previous?.conditions, object: object)
-        }
-        return .awaitChange
+        return Reconciliation(status: status, events: ConditionEvents.notes(for: transitions, previous: request.previous?.conditions))
     }
 }

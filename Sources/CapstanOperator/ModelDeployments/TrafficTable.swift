@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanAPI
 
 /// The effective traffic split: the spec's weights, with versions that are not ready set to 0.
@@ -34,13 +35,13 @@ public enum TrafficTable {
     /// The traffic file the gateway reads (`{"models": {"<model>": {"weights": …, "sticky": …}}}`).
     /// When no version is ready it carries the spec's weights: the gateway needs a positive
     /// weight to load, and its own readiness checks keep requests away from unready versions.
-    public static func document(model: String, spec: ModelDeploymentSpec, effective: [TrafficEntry]) -> OrderedJSON {
+    public static func document(model: String, spec: ModelDeploymentSpec, effective: [TrafficEntry]) -> JSONValue {
         let anyTraffic = effective.contains { $0.weight > 0 }
-        let weights: [(String, OrderedJSON)] =
+        let weights: [(String, JSONValue)] =
             anyTraffic
             ? effective.map { ($0.version, .int(Int64($0.weight))) }
             : spec.versions.map { ($0.name, .int(Int64($0.weight))) }
-        let entry: OrderedJSON = ["weights": .object(weights), "sticky": .bool((spec.stickiness ?? .entity) == .entity)]
-        return ["models": .object([(model, entry)])]
+        let entry: JSONValue = ["weights": JSONValue(members: weights), "sticky": .bool((spec.stickiness ?? .entity) == .entity)]
+        return ["models": JSONValue(members: [(model, entry)])]
     }
 }

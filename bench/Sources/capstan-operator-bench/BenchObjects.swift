@@ -1,4 +1,5 @@
 import CapstanAPI
+import CapstanCore
 import CapstanKube
 import Foundation
 
@@ -9,8 +10,8 @@ enum BenchObjects {
         try JSONValue.parse(Array(try JSONEncoder().encode(value)))
     }
 
-    static func json(_ value: OrderedJSON) throws -> JSONValue {
-        try JSONValue.parse(value.jsonText)
+    static func json(_ value: JSONValue) throws -> JSONValue {
+        value
     }
 
     static func viewName(_ i: Int) -> String { "fv\(i)" }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CapstanAPI
+import CapstanCore
 import CapstanKube
 import CapstanOperator
 import Foundation

@@ -1,14 +1,36 @@
+import CapstanCore
 import CapstanKube
 import Foundation
 import Logging
 
-/// Records core/v1 Events on the resources (what `kubectl describe` shows). Failures are logged
-/// and otherwise ignored: an Event is never worth failing a reconcile for.
+/// An Event a reconcile asks to record on its object (what `kubectl describe` shows).
+public struct EventNote: Sendable, Hashable {
+    public var warning: Bool
+    /// CamelCase, as a condition's reason.
+    public var reason: String
+    public var message: String
+
+    public init(warning: Bool, reason: String, message: String) {
+        self.warning = warning
+        self.reason = reason
+        self.message = message
+    }
+}
+
+/// Records core/v1 Events on the resources. Failures are logged and otherwise ignored: an Event
+/// is never worth failing a reconcile for.
 struct EventRecorder: Sendable {
     let client: KubeClient
     let component: String
     let instance: String
     let logger: Logger
+
+    /// Records each note off the caller's path: an Event never delays a reconcile.
+    func record(_ notes: [EventNote], on object: JSONValue) {
+        for note in notes {
+            Task { await record(on: object, warning: note.warning, reason: note.reason, message: note.message) }
+        }
+    }
 
     func record(on object: JSONValue, warning: Bool, reason: String, message: String) async {
         guard let name = object.name, let namespace = object.namespace else { return }

@@ -1,14 +1,14 @@
 import CapstanKube
-import CapstanKubeRuntime
 import Logging
 import Metrics
 import Synchronization
 
 /// Runs one kind's reconciles: workers take keys from the ``WorkQueue``, call the reconcile
-/// function, and route its result or error through the ``ErrorPolicy``.
-public final class Controller: Sendable {
-    public let kind: String
-    public let queue = WorkQueue()
+/// function, and route its result or error through the ``ErrorPolicy``. A success that asks
+/// for `requeue(after:)` comes back after that delay, whatever else happens.
+final class Controller: Sendable {
+    let kind: String
+    let queue = WorkQueue()
     let reconcile: @Sendable (String) async throws -> ReconcileResult
     let policy: ErrorPolicy
     let stats: ReconcileStats
@@ -16,6 +16,7 @@ public final class Controller: Sendable {
     private let failures = Mutex<[String: Int]>([:])
     private let timer: Metrics.Timer
     private let errorCounter: Counter
+    private let depthGauge: Gauge
 
     init(kind: String, policy: ErrorPolicy = ErrorPolicy(), stats: ReconcileStats, logger: Logger, reconcile: @escaping @Sendable (String) async throws -> ReconcileResult) {
         self.kind = kind
@@ -25,6 +26,7 @@ public final class Controller: Sendable {
         self.reconcile = reconcile
         timer = Metrics.Timer(label: "capstan_operator_reconcile_duration_seconds", dimensions: [("kind", kind)], preferredDisplayUnit: .seconds)
         errorCounter = Counter(label: "capstan_operator_reconcile_errors_total", dimensions: [("kind", kind)])
+        depthGauge = Gauge(label: "capstan_operator_queue_depth", dimensions: [("kind", kind)])
     }
 
     /// Runs `workers` concurrent reconcile loops until the task is cancelled.
@@ -42,6 +44,7 @@ public final class Controller: Sendable {
 
     private func workerLoop() async {
         while let key = await queue.next() {
+            depthGauge.record(queue.depth)
             let start = ContinuousClock.now
             do {
                 let result = try await reconcile(key)

@@ -1,9 +1,17 @@
-/// A JSON document of any shape: how Kubernetes objects travel through the client and the
-/// in-process API server.
+import CapstanCore
+import OrderedCollections
+
+/// The members of a JSON object, in the order they were written (parsed, or built).
+public typealias JSONObject = OrderedDictionary<String, JSONValue>
+
+/// A JSON document of any shape: Capstan's one JSON value type. Kubernetes objects travel
+/// through the client and the in-process API server as it, and manifests (CRDs, children) are
+/// built as it.
 ///
 /// Integers are kept apart from other numbers so that `generation`, `replicas` and friends
-/// survive a round trip exactly. Objects serialize with sorted keys, so equal values encode to
-/// equal bytes.
+/// survive a round trip exactly. Objects keep their members in written order, which the YAML
+/// and ``writtenText`` renderings show; equality and hashing ignore that order (as JSON does),
+/// and ``serializedBytes()`` sorts keys, so equal values encode to equal bytes.
 public enum JSONValue: Sendable {
     case null
     case bool(Bool)
@@ -11,7 +19,7 @@ public enum JSONValue: Sendable {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     /// An empty object.
     public static var emptyObject: JSONValue { .object([:]) }
@@ -26,7 +34,7 @@ public enum JSONValue: Sendable {
             return nil
         }
         set {
-            var members: [String: JSONValue]
+            var members: JSONObject
             if case .object(let existing) = self { members = existing } else { members = [:] }
             self = .null  // drop the old reference so the dictionary is mutated in place
             members[key] = newValue
@@ -94,7 +102,7 @@ public enum JSONValue: Sendable {
         return nil
     }
 
-    public var objectValue: [String: JSONValue]? {
+    public var objectValue: JSONObject? {
         if case .object(let value) = self { return value }
         return nil
     }
@@ -114,7 +122,20 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(floatLiteral value: Double) { self = .double(value) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+        self = .object(JSONObject(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+extension JSONValue {
+    /// An object with these members in this order (a later duplicate key replaces the value of
+    /// an earlier one and keeps its place).
+    public init(members: some Sequence<(String, JSONValue)>) {
+        self = .object(JSONObject(members, uniquingKeysWith: { _, last in last }))
+    }
+
+    /// An object of string members, in this order (labels, annotations, ConfigMap data).
+    public init(strings: some Sequence<(String, String)>) {
+        self.init(members: strings.lazy.map { ($0.0, JSONValue.string($0.1)) })
     }
 }
 
@@ -129,7 +150,12 @@ extension JSONValue: Hashable {
         case (.int(let a), .double(let b)), (.double(let b), .int(let a)): return Double(a) == b
         case (.string(let a), .string(let b)): return a == b
         case (.array(let a), .array(let b)): return a == b
-        case (.object(let a), .object(let b)): return a == b
+        case (.object(let a), .object(let b)):
+            guard a.count == b.count else { return false }
+            for (key, value) in a {
+                guard let other = b[key], other == value else { return false }
+            }
+            return true
         default: return false
         }
     }
@@ -142,7 +168,17 @@ extension JSONValue: Hashable {
         case .double(let value): hasher.combine(value)
         case .string(let value): hasher.combine(value)
         case .array(let value): hasher.combine(value)
-        case .object(let value): hasher.combine(value)
+        case .object(let members):
+            // Order-insensitive, like equality: the members' hashes are summed.
+            var sum = 0
+            for (key, value) in members {
+                var member = Hasher()
+                member.combine(key)
+                member.combine(value)
+                sum &+= member.finalize()
+            }
+            hasher.combine(members.count)
+            hasher.combine(sum)
         }
     }
 }
@@ -151,42 +187,3 @@ extension JSONValue: CustomStringConvertible {
     public var description: String { serialized() }
 }
 
-// MARK: - Kubernetes object metadata
-
-extension JSONValue {
-    public var apiVersion: String? { self["apiVersion"]?.stringValue }
-    public var kind: String? { self["kind"]?.stringValue }
-    public var metadata: JSONValue? { self["metadata"] }
-    public var name: String? { self[path: ["metadata", "name"]]?.stringValue }
-    public var namespace: String? { self[path: ["metadata", "namespace"]]?.stringValue }
-    public var uid: String? { self[path: ["metadata", "uid"]]?.stringValue }
-    public var resourceVersion: String? { self[path: ["metadata", "resourceVersion"]]?.stringValue }
-    public var generation: Int64? { self[path: ["metadata", "generation"]]?.intValue }
-    public var deletionTimestamp: String? { self[path: ["metadata", "deletionTimestamp"]]?.stringValue }
-
-    public var labels: [String: String] {
-        guard let members = self[path: ["metadata", "labels"]]?.objectValue else { return [:] }
-        return members.compactMapValues(\.stringValue)
-    }
-
-    public var annotations: [String: String] {
-        guard let members = self[path: ["metadata", "annotations"]]?.objectValue else { return [:] }
-        return members.compactMapValues(\.stringValue)
-    }
-
-    public var finalizers: [String] {
-        self[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? []
-    }
-
-    public var ownerReferences: [JSONValue] {
-        self[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []
-    }
-
-    /// The object's `namespace/name` (or `name` for cluster-scoped objects): the key of
-    /// reflector stores.
-    public var objectKey: String {
-        let name = self.name ?? ""
-        if let namespace, !namespace.isEmpty { return "\(namespace)/\(name)" }
-        return name
-    }
-}

@@ -39,8 +39,17 @@ extension JSONValue {
         return out
     }
 
-    /// Appends the compact JSON encoding to `out`.
-    public func write(into out: inout [UInt8]) {
+    /// The compact JSON encoding with object members in written order (what a person reads:
+    /// `apiVersion` and `kind` before `metadata`, schema properties as declared).
+    public var writtenText: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(into: &out, sortedKeys: false)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the compact JSON encoding to `out` (object keys sorted unless `sortedKeys` is false).
+    public func write(into out: inout [UInt8], sortedKeys: Bool = true) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
@@ -60,16 +69,25 @@ extension JSONValue {
             out.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                element.write(into: &out)
+                element.write(into: &out, sortedKeys: sortedKeys)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                members[key]!.write(into: &out)
+            if sortedKeys {
+                for (index, key) in members.keys.sorted().enumerated() {
+                    if index > 0 { out.append(UInt8(ascii: ",")) }
+                    Self.writeString(key, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    members[key]!.write(into: &out, sortedKeys: true)
+                }
+            } else {
+                for (index, (key, value)) in members.enumerated() {
+                    if index > 0 { out.append(UInt8(ascii: ",")) }
+                    Self.writeString(key, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    value.write(into: &out, sortedKeys: false)
+                }
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -104,7 +122,7 @@ private struct JSONParser {
         switch bytes[index] {
         case UInt8(ascii: "{"):
             index += 1
-            var members: [String: JSONValue] = [:]
+            var members = JSONObject()
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                 index += 1
