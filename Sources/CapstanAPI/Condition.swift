@@ -44,6 +44,12 @@ public enum ConditionType {
     public static let ready = "Ready"
     public static let progressing = "Progressing"
     public static let degraded = "Degraded"
+    /// DriftPolicy: the last run found dataset drift.
+    public static let drifted = "Drifted"
+    /// DriftPolicy: a data-quality rule was broken in the last run.
+    public static let dataQualityDegraded = "DataQualityDegraded"
+    /// DriftPolicy: a realized performance metric dropped past its limit.
+    public static let performanceDegraded = "PerformanceDegraded"
 }
 
 extension Array where Element == Condition {
