@@ -18,6 +18,8 @@ import Synchronization
 public final class ChildProcess: Sendable {
     public let name: String
     public let logPath: String
+    /// Where standard error goes when not to `logPath`.
+    public let errorLogPath: String?
     private let executable: String
     private let arguments: [String]
     private let environment: [String: String]?
@@ -49,12 +51,17 @@ public final class ChildProcess: Sendable {
 
     /// Creates (does not start) a child running `executable` (a path) with `arguments`; its
     /// standard output and error go to `logPath` (truncated), its standard input is /dev/null.
-    /// `environment` nil inherits ours.
-    public init(name: String, executable: String, arguments: [String], logPath: String, environment: [String: String]? = nil) {
+    /// With `errorLogPath`, standard error goes there instead (truncated), for callers that
+    /// read the two apart. `environment` nil inherits ours.
+    public init(
+        name: String, executable: String, arguments: [String], logPath: String, errorLogPath: String? = nil,
+        environment: [String: String]? = nil
+    ) {
         self.name = name
         self.executable = executable
         self.arguments = arguments
         self.logPath = logPath
+        self.errorLogPath = errorLogPath
         self.environment = environment
     }
 
@@ -113,15 +120,45 @@ public final class ChildProcess: Sendable {
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 
-    /// Runs a short-lived program to completion (output to `logPath`) and returns how it ended.
+    /// Runs a short-lived program to completion (output to `logPath`, standard error to
+    /// `errorLogPath` when given) and returns how it ended.
     public static func run(
-        name: String, executable: String, arguments: [String], logPath: String, environment: [String: String]? = nil
+        name: String, executable: String, arguments: [String], logPath: String, errorLogPath: String? = nil,
+        environment: [String: String]? = nil
     ) async throws -> Termination {
-        let child = ChildProcess(name: name, executable: executable, arguments: arguments, logPath: logPath, environment: environment)
+        let child = ChildProcess(
+            name: name, executable: executable, arguments: arguments, logPath: logPath, errorLogPath: errorLogPath,
+            environment: environment)
         try await child.start()
         let termination = await child.waitForExit()
         registry.remove(child)
         return termination
+    }
+
+    /// What a program run by `capture` wrote, and how it ended.
+    public struct CapturedRun: Sendable {
+        public var termination: Termination
+        /// Standard output, with standard error interleaved unless it was captured apart.
+        public var output: String
+        /// Standard error when captured apart; empty otherwise.
+        public var errorOutput: String
+    }
+
+    /// Runs a short-lived program to completion like `run` and returns what it wrote, read
+    /// from scratch files in the temporary directory that are removed afterwards. For programs
+    /// with modest output (tests, reference scripts); `separateErrors` keeps standard error apart.
+    public static func capture(
+        name: String, executable: String, arguments: [String], environment: [String: String]? = nil, separateErrors: Bool = false
+    ) async throws -> CapturedRun {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-\(name)-\(UUID().uuidString)").path
+        let logPath = scratch + ".log"
+        let errorLogPath = separateErrors ? scratch + ".err" : nil
+        defer { for path in [logPath, errorLogPath].compactMap({ $0 }) { try? FileManager.default.removeItem(atPath: path) } }
+        let termination = try await run(
+            name: name, executable: executable, arguments: arguments, logPath: logPath, errorLogPath: errorLogPath,
+            environment: environment)
+        let read = { (path: String?) in path.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "" }
+        return CapturedRun(termination: termination, output: read(logPath), errorOutput: read(errorLogPath))
     }
 
     /// Stops every child still running (called at exit).
@@ -142,16 +179,17 @@ public final class ChildProcess: Sendable {
     private func spawn() throws {
         let started = state.withLock { if case .notStarted = $0 { false } else { true } }
         guard !started else { throw CapstanError(.invalidArgument, "\(name) was already started") }
-        let log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard log >= 0 else { throw CapstanError(.io, "cannot open \(logPath) for \(name)'s output: \(String(cString: strerror(errno)))") }
+        let log = try openLog(logPath, for: "output")
         defer { close(log) }
+        let errorLog = try errorLogPath.map { try openLog($0, for: "standard error") } ?? log
+        defer { if errorLog != log { close(errorLog) } }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, log, 1)
-        posix_spawn_file_actions_adddup2(&actions, log, 2)
+        posix_spawn_file_actions_adddup2(&actions, errorLog, 2)
         Self.closeInheritedDescriptors(&actions)
 
         var attributes = posix_spawnattr_t()
@@ -182,6 +220,16 @@ public final class ChildProcess: Sendable {
         }
         state.withLock { $0 = .running(pid) }
         Self.registry.add(self)
+    }
+
+    /// Opens (creating or truncating) a file the child writes to; close-on-exec, since the
+    /// spawn hands it over with dup2.
+    private func openLog(_ path: String, for stream: String) throws -> Int32 {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw CapstanError(.io, "cannot open \(path) for \(name)'s \(stream): \(String(cString: strerror(errno)))")
+        }
+        return descriptor
     }
 
     /// Reaps the child if it has exited; never blocks. The only place that reaps, under the

@@ -26,6 +26,37 @@ struct ChildProcessTests {
         #expect(output == "out\nerr\n")
     }
 
+    @Test("with an error log, standard error goes there and standard output alone to the log")
+    func separateErrorLog() async throws {
+        let log = scratchLog(), errors = scratchLog()
+        defer { for path in [log, errors] { try? FileManager.default.removeItem(atPath: path) } }
+        let termination = try await ChildProcess.run(
+            name: "sh", executable: "/bin/sh", arguments: ["-c", "echo out; echo err >&2; echo more"], logPath: log, errorLogPath: errors)
+        #expect(termination == .exited(0))
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "out\nmore\n")
+        #expect(try String(contentsOfFile: errors, encoding: .utf8) == "err\n")
+    }
+
+    @Test("capture returns the output, interleaved or with standard error apart, and leaves no scratch file")
+    func capture() async throws {
+        let script = "echo out; echo err >&2; echo more; exit 4"
+        let before = try scratchFiles()
+        let combined = try await ChildProcess.capture(name: "capture-test", executable: "/bin/sh", arguments: ["-c", script])
+        #expect(combined.termination == .exited(4))
+        #expect(combined.output == "out\nerr\nmore\n")
+        #expect(combined.errorOutput == "")
+        let apart = try await ChildProcess.capture(
+            name: "capture-test", executable: "/bin/sh", arguments: ["-c", script], separateErrors: true)
+        #expect(apart.termination == .exited(4))
+        #expect(apart.output == "out\nmore\n")
+        #expect(apart.errorOutput == "err\n")
+        #expect(try scratchFiles() == before)
+    }
+
+    private func scratchFiles() throws -> Set<String> {
+        Set(try FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path).filter { $0.hasPrefix("capstan-capture-test-") })
+    }
+
     @Test("a program that cannot be started is a clear error")
     func missingExecutable() async throws {
         let error = await #expect(throws: (any Error).self) {

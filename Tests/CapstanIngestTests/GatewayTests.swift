@@ -185,20 +185,12 @@ struct UploadCommandTests {
         return FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil
     }
 
-    func run(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, out: String, err: String) {
+    func run(_ arguments: [String], environment: [String: String]) async throws -> (status: ChildProcess.Termination, out: String, err: String) {
         guard let binary = Self.capstanBinary else { throw CapstanError(.notFound, "capstan binary not built") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let run = try await ChildProcess.capture(
+            name: "capstan-upload", executable: binary, arguments: arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, separateErrors: true)
+        return (run.termination, run.output, run.errorOutput)
     }
 
     @Test("uploads a CSV and a gzip file with a progress bar and prints rejects with line numbers")
@@ -219,16 +211,16 @@ struct UploadCommandTests {
         try await Loopback.waitUntilAccepting(port: port, timeout: .seconds(20), what: "ingest REST")
         let env = ["CAPSTAN_INGEST_TOKEN": "cli-token"]
         let server = "http://127.0.0.1:\(port)"
-        let first = try run(["upload", csvPath, "--view", gw.view, "--server", server], environment: env)
-        #expect(first.status == 0)
+        let first = try await run(["upload", csvPath, "--view", gw.view, "--server", server], environment: env)
+        #expect(first.status == .exited(0))
         #expect(first.out.contains("accepted 249  rejected 1"))
         #expect(first.out.contains("line 7: column 'amount' must be a number, got \"lots\""))
         #expect(first.err.contains("rows/s") && first.err.contains("ETA") && first.err.contains("100.0%"))
         // The same content compressed on the fly is a duplicate (the hash is of the content).
-        let again = try run(["upload", csvPath, "--view", gw.view, "--server", server, "--gzip"], environment: env)
-        #expect(again.status == 0 && again.out.contains("duplicate"))
-        let denied = try run(["upload", csvPath, "--view", gw.view, "--server", server], environment: ["CAPSTAN_INGEST_TOKEN": "nope"])
-        #expect(denied.status != 0 && denied.err.contains("bearer token"))
+        let again = try await run(["upload", csvPath, "--view", gw.view, "--server", server, "--gzip"], environment: env)
+        #expect(again.status == .exited(0) && again.out.contains("duplicate"))
+        let denied = try await run(["upload", csvPath, "--view", gw.view, "--server", server], environment: ["CAPSTAN_INGEST_TOKEN": "nope"])
+        #expect(denied.status != .exited(0) && denied.err.contains("bearer token"))
         #expect(try await gw.count("capstan_feature_rows") == 249)
         await group.triggerGracefulShutdown()
         try await task.value

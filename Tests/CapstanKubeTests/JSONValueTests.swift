@@ -1,4 +1,5 @@
 import CapstanCore
+import CapstanEmbedded
 import CapstanKube
 import Foundation
 import Testing
@@ -6,21 +7,16 @@ import Testing
 @Suite("JSONValue: parsing, encoding, merge patch (RFC 7386) and JSON patch (RFC 6902)")
 struct JSONValueTests {
     @Test("encoding matches Python's json module (sorted keys, compact) for a document with escapes and unicode")
-    func matchesPython() throws {
+    func matchesPython() async throws {
         let text = #"{"b":[1,2.5,-3e2,true,false,null],"a":{"z":"tab\tquote\"slash\\ nl\n","é":"ünï😀 \u0001"},"big":9007199254740993,"empty":{},"list":[]}"#
         let ours = try JSONValue.parse(text).serialized()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import json,sys; sys.stdout.write(json.dumps(json.loads(sys.stdin.read()), sort_keys=True, separators=(',',':'), ensure_ascii=False))"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        let reference = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        // The document goes in a file: a ChildProcess's standard input is /dev/null.
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-json-\(UUID().uuidString).json").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: input))
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let script = "import json,sys; sys.stdout.write(json.dumps(json.load(open(sys.argv[1], encoding='utf-8')), sort_keys=True, separators=(',',':'), ensure_ascii=False))"
+        let reference = try await ChildProcess.capture(
+            name: "python-json", executable: "/usr/bin/env", arguments: ["python3", "-c", script, input], separateErrors: true).output
         // Python prints -3e2 as -300.0 and we as -300: compare after normalizing that one number.
         #expect(ours.replacingOccurrences(of: "-300,", with: "-300.0,") == reference)
         #expect(try JSONValue.parse(ours) == JSONValue.parse(text))

@@ -1,3 +1,4 @@
+import CapstanEmbedded
 import Foundation
 import Testing
 
@@ -7,26 +8,16 @@ import Testing
 struct KubectlSmokeTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    private func runSmoke(crds: String, examples: String) throws -> (status: Int32, output: String) {
+    private func runSmoke(crds: String, examples: String) async throws -> (status: ChildProcess.Termination, output: String) {
         let binary = Self.root.appendingPathComponent(".build/debug/capstan-apiserver").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw SmokeError(message: "\(binary) is missing: run `swift build --build-tests` first")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [Self.root.appendingPathComponent("Tests/Scripts/kubectl-smoke.sh").path, binary, crds, examples]
-        process.currentDirectoryURL = Self.root
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("kubectl-smoke-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        process.waitUntilExit()
-        try handle.close()
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        try? FileManager.default.removeItem(at: output)
-        return (process.terminationStatus, text)
+        // The script takes absolute paths only, so it runs in the test's working directory.
+        let run = try await ChildProcess.capture(
+            name: "kubectl-smoke", executable: "/bin/bash",
+            arguments: [Self.root.appendingPathComponent("Tests/Scripts/kubectl-smoke.sh").path, binary, crds, examples])
+        return (run.termination, run.output)
     }
 
     struct SmokeError: Error, CustomStringConvertible {
@@ -35,10 +26,10 @@ struct KubectlSmokeTests {
     }
 
     @Test("apply, get (printer columns), describe and delete a fixture CRD and example")
-    func fixture() throws {
+    func fixture() async throws {
         let fixtures = Self.root.appendingPathComponent("Tests/CapstanKubeTests/Fixtures")
-        let result = try runSmoke(crds: fixtures.appendingPathComponent("crds").path, examples: fixtures.appendingPathComponent("examples").path)
-        #expect(result.status == 0, "\(result.output)")
+        let result = try await runSmoke(crds: fixtures.appendingPathComponent("crds").path, examples: fixtures.appendingPathComponent("examples").path)
+        #expect(result.status == .exited(0), "\(result.output)")
         #expect(result.output.contains("widget.test.capstan.dev/blue-widget created"))
         #expect(result.output.contains("widget.test.capstan.dev/blue-widget unchanged"))
         let table = result.output.split(separator: "\n").first { $0.contains("blue-widget") && $0.contains("blue") && !$0.contains("/") }
@@ -47,15 +38,15 @@ struct KubectlSmokeTests {
     }
 
     @Test("the repository's CRDs and examples, when present")
-    func repositoryManifests() throws {
+    func repositoryManifests() async throws {
         let crds = Self.root.appendingPathComponent("crds")
         let examples = Self.root.appendingPathComponent("examples/k8s")
         guard FileManager.default.fileExists(atPath: crds.path), FileManager.default.fileExists(atPath: examples.path) else {
             // crds/ and examples/k8s/ come with the operator; until then the fixture test covers the script.
             return
         }
-        let result = try runSmoke(crds: crds.path, examples: examples.path)
-        #expect(result.status == 0, "\(result.output)")
+        let result = try await runSmoke(crds: crds.path, examples: examples.path)
+        #expect(result.status == .exited(0), "\(result.output)")
         #expect(result.output.contains("kubectl smoke test passed"))
     }
 }

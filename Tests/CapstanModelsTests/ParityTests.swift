@@ -17,8 +17,8 @@ struct ParityTests {
     ]
 
     @Test("batch and single-row predictions match the library", arguments: models)
-    func parity(name: String) throws {
-        let reference = try ReferenceModels.shared.get()
+    func parity(name: String) async throws {
+        let reference = try await ReferenceModels.shared.value
         let entry = try #require(reference.entries[name], "the reference script did not write \(name)")
         let model = try ModelLoader.load(entry.bytes, format: entry.format, origin: entry.file)
         #expect(model.objective == entry.objective)
@@ -51,8 +51,8 @@ struct ParityTests {
     }
 
     @Test("feature names come from the file")
-    func featureNames() throws {
-        let reference = try ReferenceModels.shared.get()
+    func featureNames() async throws {
+        let reference = try await ReferenceModels.shared.value
         for name in ["xgb_binary", "lgb_binary"] {
             let entry = try #require(reference.entries[name])
             let model = try ModelLoader.load(entry.bytes, format: entry.format, origin: entry.file)

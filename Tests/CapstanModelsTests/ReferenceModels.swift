@@ -1,4 +1,5 @@
 import CapstanCore
+import CapstanEmbedded
 import CapstanModels
 import Foundation
 
@@ -23,33 +24,24 @@ struct ReferenceModels: Sendable {
 
     /// The shared instance; a failure to train (for example xgboost or lightgbm not installed)
     /// fails every test that needs it, with the script's output.
-    static let shared: Result<ReferenceModels, ReferenceError> = Result { try ReferenceModels.build() }.mapError {
-        $0 as? ReferenceError ?? ReferenceError(message: "\($0)")
-    }
+    static let shared = Task { try await ReferenceModels.build() }
 
     struct ReferenceError: Error, CustomStringConvertible {
         let message: String
         var description: String { message }
     }
 
-    private static func build() throws -> ReferenceModels {
+    private static func build() async throws -> ReferenceModels {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-models-\(UUID().uuidString)")
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Python/train_reference_models.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, directory.path]
-        let log = Pipe()
-        process.standardOutput = log
-        process.standardError = log
         defer { try? FileManager.default.removeItem(at: directory) }
-        try process.run()
-        let output = log.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let run = try await ChildProcess.capture(
+            name: "train-reference-models", executable: "/usr/bin/env", arguments: ["python3", script.path, directory.path])
+        guard run.termination == .exited(0) else {
             throw ReferenceError(
-                message: "train_reference_models.py failed (run scripts/setup.sh for xgboost and lightgbm): \(String(decoding: output, as: UTF8.self))")
+                message: "train_reference_models.py failed (\(run.termination); run scripts/setup.sh for xgboost and lightgbm): \(run.output)")
         }
         let manifest = try String(contentsOf: directory.appendingPathComponent("manifest.tsv"), encoding: .utf8)
         var entries: [String: Entry] = [:]

@@ -76,22 +76,14 @@ enum Fixtures {
     }
 
     /// Runs a Python script from Tests/Python; returns its standard output. Throws with stderr on failure.
-    static func python(_ script: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("Tests/Python/\(script)").path] + arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CapstanError(.server, "\(script) failed (\(process.terminationStatus)): \(String(decoding: stderr, as: UTF8.self))")
+    static func python(_ script: String, _ arguments: [String]) async throws -> String {
+        let run = try await ChildProcess.capture(
+            name: script, executable: "/usr/bin/env",
+            arguments: ["python3", repositoryRoot.appendingPathComponent("Tests/Python/\(script)").path] + arguments, separateErrors: true)
+        guard run.termination == .exited(0) else {
+            throw CapstanError(.server, "\(script) failed (\(run.termination)): \(run.errorOutput)")
         }
-        return String(decoding: stdout, as: UTF8.self)
+        return run.output
     }
 
     /// Builds a training set from label CSV text and returns the output CSV text.

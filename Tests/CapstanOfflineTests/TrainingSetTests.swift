@@ -100,7 +100,7 @@ struct TrainingSetTests {
         return (labels, rows.csv)
     }
 
-    static func compareWithDuckDB(labels: String, features: String, ours: String, spec: String) throws -> (compared: Int, mismatches: Int, report: String) {
+    static func compareWithDuckDB(labels: String, features: String, ours: String, spec: String) async throws -> (compared: Int, mismatches: Int, report: String) {
         let dir = NSTemporaryDirectory() + "pit-ref-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -108,7 +108,7 @@ struct TrainingSetTests {
         try features.write(toFile: dir + "/features.csv", atomically: true, encoding: .utf8)
         try ours.write(toFile: dir + "/ours.csv", atomically: true, encoding: .utf8)
         try spec.write(toFile: dir + "/spec.json", atomically: true, encoding: .utf8)
-        let output = try Fixtures.python("pit_reference.py", [dir + "/features.csv", dir + "/labels.csv", dir + "/ours.csv", dir + "/spec.json"])
+        let output = try await Fixtures.python("pit_reference.py", [dir + "/features.csv", dir + "/labels.csv", dir + "/ours.csv", dir + "/spec.json"])
         let first = output.split(separator: "\n").first.map(String.init) ?? ""
         let numbers = first.split(separator: " ").compactMap { $0.split(separator: "=").last.flatMap { Int($0) } }
         guard numbers.count == 2 else { throw CapstanError(.parse, "unexpected reference output: \(output)") }
@@ -134,7 +134,7 @@ struct TrainingSetTests {
                        {"name": "pa:f2", "source": "f2", "text": false}]},
                      {"view": "pb", "version": 1, "ttl_ms": 1800000, "columns": [{"name": "pb:g1", "source": "g1", "text": false}]}]
                     """
-                let result = try Self.compareWithDuckDB(labels: labels, features: features, ours: ours, spec: spec)
+                let result = try await Self.compareWithDuckDB(labels: labels, features: features, ours: ours, spec: spec)
                 #expect(result.compared == 1500 * 4, "\(result.report)")
                 #expect(result.mismatches == 0, "\(result.report)")
                 // The label file's own columns come back unchanged (quoted where needed).

@@ -107,7 +107,7 @@ struct RedisPoolTests {
         }
     }
 
-    @Test("a connection whose use failed with a connection error is replaced; a server error keeps it")
+    @Test("a connection the body closed is replaced; one whose use threw (a server or connection error) is kept")
     func replacesBrokenConnections() async throws {
         try await withRedis { server async throws in
             let pool = RedisPool(config: try RedisConfig(url: server.url), size: 1, logger: testLogger)
@@ -118,10 +118,15 @@ struct RedisPoolTests {
             #expect(serverError?.code == .server)
             #expect(try await pool.withConnection { try await $0.command(["CLIENT", "ID"]).int } == first)
 
-            let broken = await capstanError {
-                try await pool.withConnection { _ in throw CapstanError(.unavailable, "simulated loss") }
+            // The error is not the connection's (it still works), so the connection stays.
+            let notItsError = await capstanError {
+                try await pool.withConnection { _ in throw CapstanError(.unavailable, "simulated loss elsewhere") }
             }
-            #expect(broken?.code == .unavailable)
+            #expect(notItsError?.code == .unavailable)
+            #expect(try await pool.withConnection { try await $0.command(["CLIENT", "ID"]).int } == first)
+
+            // A closed connection cannot be reused: the next caller gets a new one, not `Closed`.
+            try await pool.withConnection { await $0.close() }
             let replacement = try await pool.withConnection { try await $0.command(["CLIENT", "ID"]).int }
             #expect(replacement != first)
             await pool.close()

@@ -62,7 +62,7 @@ struct ExecutableTests {
 
     @Test("tritonclient (http and grpc) gets xgboost's own predictions from capstan-serving, with a bearer token")
     func tritonclient() async throws {
-        let models = try ServingModels.get()
+        let models = try await ServingModels.get()
         let tokenFile = models.directory.appendingPathComponent("token")
         try Data("tok-\(UUID().uuidString)\n".utf8).write(to: tokenFile)
         let token = try String(contentsOf: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -76,13 +76,13 @@ struct ExecutableTests {
         #expect(!log.contains(token), "the token must not be logged")
         let http = try #require(ServerProcess.field("http.port", in: log, line: "model server listening"))
         let grpc = try #require(ServerProcess.field("grpc.port", in: log, line: "model server listening"))
-        let (status, output) = try runProcess(
+        let (status, output) = try await runProcess(
             "/usr/bin/env",
             [
                 "python3", ServingModels.pythonDirectory.appendingPathComponent("serving_models.py").path, "tritonclient",
                 models.path("binary.json"), "churn", "127.0.0.1:\(http)", "127.0.0.1:\(grpc)", token,
             ])
-        #expect(status == 0, "tritonclient check failed:\n\(output)\nserver log:\n\(server.output)")
+        #expect(status == .exited(0), "tritonclient check failed:\n\(output)\nserver log:\n\(server.output)")
         #expect(output.contains("ok grpc batch") && output.contains("ok http batch (binary tensors)") && output.hasSuffix("PASS\n"))
         // The requests above are counted per protocol and outcome on /metrics.
         let (metrics, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(http)/metrics")!)
@@ -94,7 +94,7 @@ struct ExecutableTests {
 
     @Test("An unsupported model: the process logs what and where and exits non-zero")
     func loadFailureExits() async throws {
-        let models = try ServingModels.get()
+        let models = try await ServingModels.get()
         // A LightGBM file announced as XGBoost JSON.
         let server = try await ServerProcess.start([
             "--model-name", "churn", "--storage-uri", models.path("lgb_binary.txt"), "--format", "xgboost",

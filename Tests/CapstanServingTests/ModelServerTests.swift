@@ -10,7 +10,7 @@ import Testing
 struct ModelServerTests {
     @Test("REST: health, metadata and a 500-row JSON batch equal xgboost's predictions")
     func restRoundTrip() async throws {
-        let models = try ServingModels.get()
+        let models = try await ServingModels.get()
         let running = try await RunningServer.start(model: models.path("binary.json"))
         defer { Task { await running.stop() } }
 
@@ -38,7 +38,7 @@ struct ModelServerTests {
 
     @Test("REST binary tensor data extension: binary inputs and outputs")
     func restBinary() async throws {
-        let models = try ServingModels.get()
+        let models = try await ServingModels.get()
         let running = try await RunningServer.start(model: models.path("binary.json"))
         defer { Task { await running.stop() } }
         let request = InferRequest(
@@ -56,7 +56,7 @@ struct ModelServerTests {
 
     @Test("gRPC: raw and typed contents, multiclass and LightGBM models equal their libraries")
     func grpcRoundTrip() async throws {
-        let models = try ServingModels.get()
+        let models = try await ServingModels.get()
         let xgb = try await RunningServer.start(model: models.path("multi.json"), name: "segments", version: "1")
         defer { Task { await xgb.stop() } }
         let request = InferRequest(inputs: [inputTensor(models, rows: 0..<models.rowCount)])
@@ -91,7 +91,7 @@ struct ModelServerTests {
 
     @Test("Bad requests: unknown model or version, wrong shape or datatype, body too large")
     func errors() async throws {
-        let models = try ServingModels.get()
+        let models = try await ServingModels.get()
         let running = try await RunningServer.start(model: models.path("binary.json")) { $0.maxBodyBytes = 8 * 1024 }
         defer { Task { await running.stop() } }
         func post(_ path: String, _ request: InferRequest) async throws -> (Int, String) {
@@ -150,7 +150,7 @@ struct ModelServerTests {
 
     @Test("Bearer token: 401 / UNAUTHENTICATED without it, health stays open")
     func auth() async throws {
-        let models = try ServingModels.get()
+        let models = try await ServingModels.get()
         let running = try await RunningServer.start(model: models.path("binary.json")) { $0.authToken = "s3cret-token" }
         defer { Task { await running.stop() } }
         let body = try InferenceJSON.encodeRequest(InferRequest(inputs: [inputTensor(models, rows: 0..<1)])).body
@@ -176,7 +176,7 @@ struct ModelServerTests {
 
     @Test("Not ready until the model is loaded: an HTTP artifact held back by the test")
     func notReadyUntilLoaded() async throws {
-        let models = try ServingModels.get()
+        let models = try await ServingModels.get()
         let artifact = try await GatedArtifactServer.start(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: models.path("binary.json")))))
         defer { Task { await artifact.stop() } }
         let running = try await RunningServer.start(model: artifact.url, waitForReady: false)

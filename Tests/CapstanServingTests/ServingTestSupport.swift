@@ -1,4 +1,5 @@
 import CapstanCore
+import CapstanEmbedded
 import CapstanInference
 import CapstanModels
 import CapstanServing
@@ -22,11 +23,9 @@ struct ServingModels: Sendable {
     let inputs: [Double]
     var rowCount: Int { inputs.count / Self.featureCount }
 
-    static let shared: Result<ServingModels, TestFailure> = Result { try build() }.mapError {
-        $0 as? TestFailure ?? TestFailure("\($0)")
-    }
+    static let shared = Task { try await build() }
 
-    static func get() throws -> ServingModels { try shared.get() }
+    static func get() async throws -> ServingModels { try await shared.value }
 
     func path(_ file: String) -> String { directory.appendingPathComponent(file).path }
 
@@ -41,12 +40,12 @@ struct ServingModels: Sendable {
     /// Removed when the test process exits.
     private static let modelsDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-serving-models-\(getpid())")
 
-    private static func build() throws -> ServingModels {
+    private static func build() async throws -> ServingModels {
         atexit { try? FileManager.default.removeItem(at: ServingModels.modelsDirectory) }
         let directory = modelsDirectory
-        let (status, output) = try runProcess(
+        let (status, output) = try await runProcess(
             "/usr/bin/env", ["python3", pythonDirectory.appendingPathComponent("serving_models.py").path, "train", directory.path])
-        guard status == 0 else {
+        guard status == .exited(0) else {
             throw TestFailure("serving_models.py train failed (run scripts/setup.sh for xgboost and lightgbm): \(output)")
         }
         return ServingModels(directory: directory, inputs: try readDoubles(directory.appendingPathComponent("inputs.f64")))
@@ -65,18 +64,10 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs a program to completion; returns its exit status and combined output.
-func runProcess(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let log = Pipe()
-    process.standardOutput = log
-    process.standardError = log
-    try process.run()
-    let output = log.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+/// Runs a program to completion; returns how it ended and its combined output.
+func runProcess(_ executable: String, _ arguments: [String]) async throws -> (ChildProcess.Termination, String) {
+    let run = try await ChildProcess.capture(name: URL(fileURLWithPath: executable).lastPathComponent, executable: executable, arguments: arguments)
+    return (run.termination, run.output)
 }
 
 /// A model server running in this process on free ports, stopped by `stop()`.
