@@ -237,7 +237,7 @@ public actor PostgresConnection {
     }
 
     /// True when the server session is inside a transaction block (open or failed).
-    private func serverTransactionOpen() -> Bool {
+    func serverTransactionOpen() -> Bool {
         guard let handle else { return false }
         let status = PQtransactionStatus(handle)
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE

@@ -36,6 +36,9 @@ public final class PostgresPool: Sendable {
 }
 
 extension PostgresConnection: PoolableConnection {
-    /// False once closed; a broken connection reconnects on its next statement, so it is reusable.
-    public var isReusable: Bool { !isClosed() }
+    /// False once closed, or when the body left a transaction block open (it began one and
+    /// neither committed nor rolled back): the next borrower must not inherit it, and closing the
+    /// connection makes the server roll it back. A broken connection reconnects on its next
+    /// statement, so it is reusable.
+    public var isReusable: Bool { !isClosed() && !serverTransactionOpen() }
 }

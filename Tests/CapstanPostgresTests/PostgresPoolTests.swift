@@ -47,6 +47,25 @@ struct PostgresPoolTests {
         await pool.close()
     }
 
+    @Test("a connection returned inside an open transaction block is closed, never lent with the transaction")
+    func openTransactionIsNotInherited() async throws {
+        struct Abandon: Error {}
+        let pool = PostgresPool(config: try await TestCluster.config(), size: 1, logger: TestCluster.logger)
+        await #expect(throws: Abandon.self) {
+            try await pool.withConnection { conn in
+                _ = try await conn.query("BEGIN")
+                _ = try await conn.query("CREATE TEMP TABLE abandoned (x int)")
+                throw Abandon()
+            }
+        }
+        let inherited = try await pool.withConnection { conn in
+            try await conn.query("SELECT (txid_current_if_assigned() IS NOT NULL) AS open, to_regclass('pg_temp.abandoned') IS NOT NULL AS seen")[0]
+        }
+        #expect(try inherited.bool("open") == false)
+        #expect(try inherited.bool("seen") == false)
+        await pool.close()
+    }
+
     @Test func failedConnectFreesItsSlot() async throws {
         var config = try await TestCluster.config()
         config.password = "wrong"
