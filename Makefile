@@ -55,4 +55,4 @@ chart-check: setup
 	scripts/check-chart.py
 
 clean:
-	rm -rf .build .capstan
+	rm -rf .build bench/.build .capstan

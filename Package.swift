@@ -114,6 +114,22 @@ let package = Package(
             ],
             swiftSettings: hotLoopSettings
         ),
+        // Flags shared by the executables (@OptionGroup): Kafka, Redis, PostgreSQL, views, listen,
+        // operations endpoint, log level.
+        .target(
+            name: "CapstanCommandLine",
+            dependencies: [
+                "CapstanCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanCommandLineTests",
+            dependencies: ["CapstanCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CapstanTelemetry",
             dependencies: [
@@ -216,7 +232,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-feature-worker",
             dependencies: [
-                                "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanTelemetry", "CapstanKafka",
+                "CapstanCommandLine", "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanTelemetry", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -225,7 +241,7 @@ let package = Package(
         .executableTarget(
             name: "capstan",
             dependencies: [
-                                "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
+                "CapstanCommandLine", "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
                 "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels", "CapstanIngest",
                 "CapstanOperator", "CapstanKube", "CapstanKubeServer",  // operator demo
                 "CapstanOffline", "CapstanFeatures",
@@ -240,7 +256,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-apiserver",
             dependencies: [
-                                "CapstanCore", "CapstanKubeServer",
+                "CapstanCore", "CapstanKubeServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -263,7 +279,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-operator",
             dependencies: [
-                                "CapstanCore", "CapstanAPI", "CapstanOperator", "CapstanKube", "CapstanTelemetry",
+                "CapstanCommandLine", "CapstanCore", "CapstanAPI", "CapstanOperator", "CapstanKube", "CapstanTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -309,7 +325,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-serving",
             dependencies: [
-                                "CapstanCore", "CapstanServing", "CapstanModels", "CapstanTelemetry", "CapstanGateway", "CapstanKafka",
+                "CapstanCommandLine", "CapstanCore", "CapstanServing", "CapstanModels", "CapstanTelemetry", "CapstanGateway", "CapstanKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -352,7 +368,7 @@ let package = Package(
         .executableTarget(
             name: "capstan-ingest",
             dependencies: [
-                                "CapstanCore", "CapstanIngest", "CapstanTelemetry", "CapstanFeatureWorker", "CapstanPostgres", "CapstanRedis", "CapstanOfflineHTTP",
+                "CapstanCommandLine", "CapstanCore", "CapstanIngest", "CapstanTelemetry", "CapstanFeatureWorker", "CapstanPostgres", "CapstanRedis", "CapstanOfflineHTTP",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

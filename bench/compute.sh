@@ -3,5 +3,5 @@
 # encoding), against the JSON decode alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product capstan-bench >/dev/null
-exec .build/release/capstan-bench compute --events "${BENCH_EVENTS:-500000}" --users "${BENCH_USERS:-10000}"
+swift build --package-path bench -c release --product capstan-bench >/dev/null
+exec bench/.build/release/capstan-bench compute --events "${BENCH_EVENTS:-500000}" --users "${BENCH_USERS:-10000}"

@@ -20,8 +20,9 @@ CONFIG="${BENCH_CONFIG:-release}"
 
 swift build -c "$CONFIG" -j 2 --product capstan-apiserver >/dev/null
 swift build -c "$CONFIG" -j 2 --product capstan-operator >/dev/null
-swift build -c "$CONFIG" -j 2 --product capstan-operator-bench >/dev/null
+swift build --package-path bench -c "$CONFIG" -j 2 --product capstan-operator-bench >/dev/null
 BIN="$(swift build -c "$CONFIG" --show-bin-path)"
+BENCH_BIN="$(swift build --package-path bench -c "$CONFIG" --show-bin-path)"
 
 WORK="$(mktemp -d)"
 PIDS=()
@@ -38,7 +39,7 @@ PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$WORK/kubeconfig" ] && break; sleep 0.1; done
 [ -s "$WORK/kubeconfig" ] || { echo "capstan-apiserver did not start:"; cat "$WORK/apiserver.log"; exit 1; }
 
-"$BIN/capstan-operator-bench" --kubeconfig "$WORK/kubeconfig" --crds-only
+"$BENCH_BIN/capstan-operator-bench" --kubeconfig "$WORK/kubeconfig" --crds-only
 
 METRICS_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 "$BIN/capstan-operator" run --kubeconfig "$WORK/kubeconfig" --no-leader-elect --workers "$WORKERS" \
@@ -50,7 +51,7 @@ for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$METRICS_PORT/healthz" >/de
 sleep 1
 IDLE_RSS_KB="$(awk '/^VmRSS/ {print $2}' /proc/$OPERATOR/status)"
 echo "operator benchmark: $FEATUREVIEWS FeatureViews + $MODELDEPLOYMENTS ModelDeployments, $WORKERS reconcile workers per kind ($CONFIG build)"
-"$BIN/capstan-operator-bench" --kubeconfig "$WORK/kubeconfig" --featureviews "$FEATUREVIEWS" --modeldeployments "$MODELDEPLOYMENTS" | tee "$WORK/load.log"
+"$BENCH_BIN/capstan-operator-bench" --kubeconfig "$WORK/kubeconfig" --featureviews "$FEATUREVIEWS" --modeldeployments "$MODELDEPLOYMENTS" | tee "$WORK/load.log"
 SECONDS_TO_READY="$(sed -n 's/^seconds_to_ready=//p' "$WORK/load.log")"
 
 RSS_NOW_KB="$(awk '/^VmRSS/ {print $2}' /proc/$OPERATOR/status)"

@@ -8,8 +8,8 @@ ROWS="${BENCH_ROWS:-10000000}"
 LABELS="${BENCH_LABELS:-1000000}"
 ENTITIES="${BENCH_ENTITIES:-100000}"
 DIR="${BENCH_DIR:-.capstan/pit-bench}"
-swift build -c release --product capstan-pit-bench >/dev/null
-out=$(.build/release/capstan-pit-bench --rows "$ROWS" --labels "$LABELS" --entities "$ENTITIES" \
+swift build --package-path bench -c release --product capstan-pit-bench >/dev/null
+out=$(bench/.build/release/capstan-pit-bench --rows "$ROWS" --labels "$LABELS" --entities "$ENTITIES" \
   --parallelism "${BENCH_PARALLELISM:-2}" --directory "$DIR")
 echo "$out"
 ours=$(grep '^OURS ' <<<"$out")

@@ -11,6 +11,6 @@ cd "$(dirname "$0")/.."
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 python3 bench/predict_e2e_model.py "$work/model.json"
-swift build -c release -j 2 --product capstan-gateway-bench >&2
-"$(swift build -c release --show-bin-path)/capstan-gateway-bench" \
+swift build --package-path bench -c release -j 2 --product capstan-gateway-bench >&2
+"$(swift build --package-path bench -c release --show-bin-path)/capstan-gateway-bench" \
   --model "$work/model.json" --rates "${RATES:-500,1000,2000}" --seconds "${SECONDS_PER_RATE:-10}"

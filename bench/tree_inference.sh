@@ -7,7 +7,7 @@
 # batch figure against libxgboost on all cores is printed as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product capstan-tree-bench >/dev/null
-exec .build/release/capstan-tree-bench \
+swift build --package-path bench -c release --product capstan-tree-bench >/dev/null
+exec bench/.build/release/capstan-tree-bench \
   --trees "${BENCH_TREES:-300}" --depth "${BENCH_DEPTH:-6}" --batch-rows "${BENCH_BATCH_ROWS:-10000}" \
   --single-calls "${BENCH_SINGLE_CALLS:-20000}" --repeats "${BENCH_REPEATS:-5}" --train-rows "${BENCH_TRAIN_ROWS:-10000}"

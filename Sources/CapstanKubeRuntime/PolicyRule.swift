@@ -14,6 +14,16 @@ public struct PolicyRule: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(apiGroups) \(resources) \(verbs)" }
 
+    /// A ClusterRole granting `rules`, as YAML (what `capstan-operator rbac` prints).
+    public static func clusterRoleYAML(name: String, rules: [PolicyRule]) -> String {
+        func list(_ items: [String]) -> String { "[" + items.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
+        var out = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: \(name)\nrules:\n"
+        for rule in rules {
+            out += "  - apiGroups: \(list(rule.apiGroups))\n    resources: \(list(rule.resources))\n    verbs: \(list(rule.verbs))\n"
+        }
+        return out
+    }
+
     /// Every (group, resource, verb) the rule grants: what two rule lists are compared by.
     public var grants: Set<String> {
         var out = Set<String>()

@@ -66,6 +66,15 @@ public final class Operator: Sendable {
     /// The ClusterRole rules the registered kinds need; the Helm chart's are checked against these.
     public var policyRules: [PolicyRule] { manager.policyRules }
 
+    /// The ClusterRole rules of the kinds this build registers, without a cluster: the
+    /// registrations are made against a client that is never called.
+    public static func policyRules(configuration: OperatorConfiguration = OperatorConfiguration()) -> [PolicyRule] {
+        Operator(
+            client: KubeClient(config: KubeConfig(server: "http://127.0.0.1:1")), configuration: configuration, options: Options(),
+            logger: Logger(label: "capstan.operator.rbac")
+        ).policyRules
+    }
+
     /// Runs until the task is cancelled (or leadership is lost: then it throws).
     public func run() async throws {
         try await manager.run()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapstanCommandLine
 import CapstanCore
 import CapstanFeatureWorker
 import CapstanIngest
@@ -18,26 +19,16 @@ struct IngestCommand: AsyncParsableCommand {
         commandName: "capstan-ingest",
         abstract: "Accept CSV/JSONL uploads (REST and gRPC), compute features like the stream, store them offline and online.")
 
-    @Option(name: .customLong("views"), help: "FeatureView YAML files or directories (env CAPSTAN_VIEWS, comma-separated).")
-    var views: [String] = []
-
-    @Option(name: .customLong("postgres-url"), help: "postgres://user[:password]@host:port/db (env CAPSTAN_POSTGRES_URL).")
-    var postgresURL: String?
-
-    @Option(name: .customLong("redis-url"), help: "redis://[user:password@]host:port[/db] (env CAPSTAN_REDIS_URL); needed for online views.")
-    var redisURL: String?
-
-    @Option(help: "Address to listen on.")
-    var host: String = "0.0.0.0"
-
-    @Option(help: "REST port (POST /v1/uploads).")
-    var port: Int = 8080
+    @OptionGroup var viewOptions: FeatureViewOptions
+    @OptionGroup var postgres: PostgresOptions
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var listen: ListenOptions
 
     @Option(help: "gRPC port (capstan.ingest.v1.IngestService); 0 = off.")
     var grpcPort: Int = 8081
 
-    @Option(help: "Port for /metrics, /healthz and /readyz.")
-    var metricsPort: Int = 9090
+    @OptionGroup var ops: OpsServerOptions<DataPlaneOpsPort>
+    @OptionGroup var log: LogOptions
 
     @Option(help: "Largest upload in bytes as received.")
     var maxUploadBytes: Int64 = 16 << 30
@@ -45,16 +36,13 @@ struct IngestCommand: AsyncParsableCommand {
     @Option(help: "Parallel transform workers (default: the processor count less one).")
     var workers: Int?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel: String = ProcessInfo.processInfo.environment["CAPSTAN_LOG_LEVEL"] ?? "info"
+    func validate() throws { try Port.check(grpcPort, flag: "--grpc-port") }
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
-        LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
-        let logger = Logger(label: "capstan.ingest")
+        let logger = try log.bootstrap(label: "capstan.ingest")
         let registry = Telemetry.bootstrap()
-        let viewPaths = views.isEmpty ? (env["CAPSTAN_VIEWS"]?.split(separator: ",").map(String.init) ?? ["/etc/capstan/views"]) : views
-        guard let postgres = postgresURL ?? env["CAPSTAN_POSTGRES_URL"] else { throw ValidationError("set --postgres-url or CAPSTAN_POSTGRES_URL") }
+        let postgresURL = try postgres.requiredURL()
         var configuration = IngestConfiguration()
         configuration.maxUploadBytes = maxUploadBytes
         configuration.maxDecompressedBytes = max(configuration.maxDecompressedBytes, maxUploadBytes)
@@ -63,26 +51,26 @@ struct IngestCommand: AsyncParsableCommand {
         configuration.bearerToken = env["CAPSTAN_INGEST_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if configuration.bearerToken == nil { logger.warning("CAPSTAN_INGEST_TOKEN is not set: uploads are not authenticated") }
 
-        let loaded = try FeatureViewLoader.load(paths: viewPaths)
-        let pgPool = PostgresPool(config: try PostgresConfig(url: postgres), size: 8, logger: logger)
-        let redisPool = try (redisURL ?? env["CAPSTAN_REDIS_URL"]).map { RedisPool(config: try RedisConfig(url: $0), size: 4, logger: logger) }
+        let loaded = try FeatureViewLoader.load(paths: viewOptions.paths())
+        let pgPool = PostgresPool(config: try PostgresConfig(url: postgresURL), size: 8, logger: logger)
+        let redisPool = try redis.resolvedURL().map { RedisPool(config: try RedisConfig(url: $0), size: 4, logger: logger) }
         let readiness = Readiness(initiallyPending: [:])
         let ingestor = try await Ingestor.start(views: loaded, postgres: pgPool, redis: redisPool, configuration: configuration, logger: logger)
         guard !ingestor.viewNames.isEmpty else { throw ValidationError("no loaded FeatureView sets spec.source.uploads: true") }
         logger.info("capstan-ingest listening", metadata: [
-            "http.port": "\(port)", "grpc.port": "\(grpcPort)", "ingest.views": "\(ingestor.viewNames.joined(separator: ","))",
+            "http.port": "\(listen.httpPort)", "grpc.port": "\(grpcPort)", "ingest.views": "\(ingestor.viewNames.joined(separator: ","))",
         ])
         var services: [any Service] = [
-            IngestServers.http(ingestor: ingestor, host: host, port: port, logger: logger) { router in
+            IngestServers.http(ingestor: ingestor, host: listen.host, port: listen.httpPort, logger: logger) { router in
                 // The offline API (point-in-time training sets, backfills, lineage) shares the
                 // listener and the token.
                 OfflineRoutes.add(
                     to: router, pool: pgPool, redis: redisPool,
                     configuration: OfflineRoutesConfiguration(bearerToken: configuration.bearerToken), logger: logger)
             },
-            OpsServer.application(host: host, port: metricsPort, registry: registry, readiness: readiness, logger: logger),
+            OpsServer.application(host: ops.metricsHost, port: ops.metricsPort, registry: registry, readiness: readiness, logger: logger),
         ]
-        if grpcPort > 0 { services.append(IngestGRPCServer.service(ingestor: ingestor, host: host, port: grpcPort, logger: logger)) }
+        if grpcPort > 0 { services.append(IngestGRPCServer.service(ingestor: ingestor, host: listen.host, port: grpcPort, logger: logger)) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await pgPool.close()

@@ -1,16 +1,17 @@
 import ArgumentParser
 import CapstanAPI
+import CapstanKubeRuntime
 import CapstanOperator
 import Foundation
 
-/// `capstan-operator`: reconciles Capstan's custom resources (`run`) and prints their CRDs
-/// (`crds`).
+/// `capstan-operator`: reconciles Capstan's custom resources (`run`), prints their CRDs (`crds`)
+/// and the ClusterRole the registered kinds need (`rbac`).
 @main
 struct OperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capstan-operator",
         abstract: "The Capstan Kubernetes operator.",
-        subcommands: [RunCommand.self, CRDsCommand.self])
+        subcommands: [RunCommand.self, CRDsCommand.self, RBACCommand.self])
 }
 
 struct CRDsCommand: AsyncParsableCommand {
@@ -32,5 +33,18 @@ struct CRDsCommand: AsyncParsableCommand {
                 print("wrote \(directory)/\(file.name)")
             }
         }
+    }
+}
+
+struct RBACCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rbac",
+        abstract: "Print the ClusterRole (YAML) the registered kinds and their children need; the Helm chart's is tested against it.")
+
+    @Option(help: "The ClusterRole's name.")
+    var name = "capstan-operator"
+
+    func run() async throws {
+        print(PolicyRule.clusterRoleYAML(name: name, rules: Operator.policyRules()), terminator: "")
     }
 }

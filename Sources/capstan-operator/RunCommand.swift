@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapstanCommandLine
 import CapstanCore
 import CapstanKube
 import CapstanOperator
@@ -41,14 +42,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Concurrent reconciles per kind.")
     var workers = 4
 
-    @Option(help: "Address for /metrics, /healthz and /readyz.")
-    var metricsHost = "0.0.0.0"
+    @Option(help: "Seconds between resyncs: every resource reconciled again and every cache relisted (±10 % jitter); 0 turns it off.")
+    var resyncPeriod = 600
 
-    @Option(help: "Port for /metrics, /healthz and /readyz.")
-    var metricsPort = 8080
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel = "info"
+    @OptionGroup var ops: OpsServerOptions<ControlPlaneOpsPort>
+    @OptionGroup var log: LogOptions
 
     @Option(help: "Image of the feature workers.")
     var featureWorkerImage = OperatorConfiguration().featureWorkerImage
@@ -80,10 +78,13 @@ struct RunCommand: AsyncParsableCommand {
         return .init(name: String(parts[0]), key: String(parts[1]))
     }
 
+    func validate() throws {
+        guard resyncPeriod >= 0 else { throw ValidationError("--resync-period \(resyncPeriod) must be 0 (off) or a number of seconds") }
+    }
+
     func run() async throws {
         MemoryTuning.limitArenas()
-        LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
-        let logger = Logger(label: "capstan.operator")
+        let logger = try log.bootstrap(label: "capstan.operator")
         let kube = try inCluster ? KubeConfig.inCluster() : (kubeconfig != nil || context != nil ? KubeConfig.load(path: kubeconfig, context: context) : KubeConfig.automatic())
         // Up to `workers` reconciles per kind run at once, each applying its children concurrently.
         let client = KubeClient(config: kube, logger: logger, maxConcurrentRequests: max(8, workers * 4))
@@ -94,6 +95,7 @@ struct RunCommand: AsyncParsableCommand {
         let me = identity ?? "\(ProcessInfo.processInfo.hostName)-\(UInt32.random(in: 0...UInt32.max))"
         var options = Operator.Options(namespace: namespace, workers: workers)
         options.identity = me
+        options.resyncPeriod = resyncPeriod > 0 ? .seconds(resyncPeriod) : nil
         if leaderElect {
             options.leaderElection = LeaderElector.Configuration(
                 namespace: leaseNamespace ?? kube.namespace, name: leaseName, identity: me, leaseDuration: .seconds(leaseDuration),
@@ -104,12 +106,12 @@ struct RunCommand: AsyncParsableCommand {
         let op = Operator(client: client, configuration: configuration, options: options, logger: logger)
         let readiness = Readiness()
         readiness.check("operator") { op.notReadyReason }
-        let ops = OpsServer.application(host: metricsHost, port: metricsPort, registry: registry, readiness: readiness, logger: logger)
+        let opsServer = OpsServer.application(host: ops.metricsHost, port: ops.metricsPort, registry: registry, readiness: readiness, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: OperatorService(op), successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-                    .init(service: ops),
+                    .init(service: opsServer),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapstanCommandLine
 import CapstanCore
 import CapstanGateway
 import CapstanKafka
@@ -17,35 +18,29 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Gateway configuration (YAML), e.g. examples/churn/gateway.yaml.")
     var config: String
 
-    @Option(help: "Redis URL of the online store (overrides the configuration's 'redis'; default: the configuration's, else $CAPSTAN_REDIS_URL).")
-    var redis: String?
-
-    @Option(help: "Kafka bootstrap servers for the prediction log (default: $KAFKA_BROKERS; none = not logged).")
-    var kafkaBrokers: String?
-
-    @Option(help: "Address to listen on.")
-    var host: String = "0.0.0.0"
-
-    @Option(help: "REST port (predict, traffic, /metrics, /healthz, /readyz).")
-    var httpPort: Int = 8080
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var kafka: KafkaOptions
+    @OptionGroup var listen: ListenOptions
 
     @Option(help: "gRPC port (capstan.gateway.v1.Gateway); 0 turns gRPC off.")
     var grpcPort: Int = 8081
 
-    @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
-    var logLevel: String = "info"
+    @OptionGroup var log: LogOptions
+
+    func validate() throws { try Port.check(grpcPort, flag: "--grpc-port") }
 
     func run() async throws {
-        LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
-        let logger = Logger(label: "capstan.gateway")
-        let kafkaBrokers = kafkaBrokers ?? ProcessInfo.processInfo.environment["KAFKA_BROKERS"]
+        let logger = try log.bootstrap(label: "capstan.gateway")
+        let kafkaBrokers = kafka.resolvedBrokers()
         let configuration = try GatewayConfiguration.load(path: config)
         let registry = Telemetry.bootstrap()
         let service = try GatewayService(
             configuration: configuration,
-            // The operator passes the URL (it may hold a password) through the environment.
-            redisURL: redis ?? configuration.redisURL ?? ProcessInfo.processInfo.environment["CAPSTAN_REDIS_URL"], kafka: kafkaBrokers.map { KafkaConfig(bootstrapServers: $0) },
-            host: host, httpPort: httpPort, grpcPort: grpcPort == 0 ? nil : grpcPort, registry: registry, logger: logger)
+            // The flag wins over the configuration's `redis`, which wins over the environment
+            // (where the operator puts the URL: it may hold a password).
+            redisURL: redis.redisURL ?? configuration.redisURL ?? redis.resolvedURL(),
+            kafka: try kafkaBrokers.map { KafkaConfig(bootstrapServers: $0, properties: try kafka.properties()) },
+            host: listen.host, httpPort: listen.httpPort, grpcPort: grpcPort == 0 ? nil : grpcPort, registry: registry, logger: logger)
         if kafkaBrokers == nil {
             logger.warning("no Kafka brokers (--kafka-brokers or KAFKA_BROKERS): predictions are not logged")
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapstanCommandLine
 import CapstanCore
 import CapstanModels
 import CapstanServing
@@ -26,13 +27,9 @@ struct ModelServerCommand: AsyncParsableCommand {
     @Option(help: "Artifact format: xgboost (JSON) or lightgbm (text).")
     var format: String = "xgboost"
 
-    @Option(help: "Address to bind.")
-    var host: String = "0.0.0.0"
+    @OptionGroup var listen: ListenOptions
 
-    @Option(help: "REST port (0 = any free port).")
-    var httpPort: Int = 8080
-
-    @Option(help: "gRPC port (0 = any free port).")
+    @Option(help: "gRPC port (0 = a free port; --no-grpc turns gRPC off).")
     var grpcPort: Int = 8081
 
     @Flag(name: .customLong("no-grpc"), help: "Serve REST only.")
@@ -44,28 +41,26 @@ struct ModelServerCommand: AsyncParsableCommand {
     @Option(help: "Largest accepted REST body / gRPC message, in bytes.")
     var maxBodyBytes: Int = 64 << 20
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel: String = ProcessInfo.processInfo.environment["CAPSTAN_LOG_LEVEL"] ?? "info"
+    @OptionGroup var log: LogOptions
 
     func validate() throws {
         guard ModelFormat(rawValue: format) != nil else {
             throw ValidationError("--format must be one of \(ModelFormat.allCases.map(\.rawValue).joined(separator: ", ")), got \(format)")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
-        guard (0...65535).contains(httpPort), (0...65535).contains(grpcPort) else { throw ValidationError("ports must be 0...65535") }
+        try Port.check(grpcPort, flag: "--grpc-port")
     }
 
     func run() async throws {
-        LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
-        let logger = Logger(label: "capstan.model-server")
+        let logger = try log.bootstrap(label: "capstan.model-server")
         let env = ProcessInfo.processInfo.environment
         guard let uri = storageUri ?? env["CAPSTAN_STORAGE_URI"] else {
             throw ValidationError("set --storage-uri or CAPSTAN_STORAGE_URI")
         }
         var config = ModelServerConfiguration(
             modelName: modelName, modelVersion: modelVersion, storageURI: uri, format: ModelFormat(rawValue: format)!)
-        config.host = host
-        config.httpPort = httpPort
+        config.host = listen.host
+        config.httpPort = listen.httpPort
         config.grpcPort = noGRPC ? nil : grpcPort
         config.maxBodyBytes = maxBodyBytes
         if let path = authTokenFile ?? env["CAPSTAN_AUTH_TOKEN_FILE"] {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapstanCommandLine
 import CapstanGenerator
 import CapstanKafka
 import Foundation
@@ -8,8 +9,7 @@ import Logging
 struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Produce fake user activity events to a Kafka topic, keyed by user id.")
 
-    @Option(help: "Kafka bootstrap servers (env KAFKA_BROKERS).")
-    var brokers: String?
+    @OptionGroup var kafka: KafkaOptions
 
     @Option(help: "Topic to write to.")
     var topic: String = "raw-events"
@@ -36,12 +36,10 @@ struct Generate: AsyncParsableCommand {
     var seed: UInt64 = 42
 
     func run() async throws {
-        guard let brokers = brokers ?? ProcessInfo.processInfo.environment["KAFKA_BROKERS"] else {
-            throw ValidationError("set --brokers or KAFKA_BROKERS")
-        }
+        let brokers = try kafka.requiredBrokers()
         guard count != nil || seconds != nil else { throw ValidationError("set --count or --seconds") }
         let generator = EventGenerator(
-            kafka: KafkaConfig(bootstrapServers: brokers), topic: topic, producers: producers, rate: rate,
+            kafka: KafkaConfig(bootstrapServers: brokers, properties: try kafka.properties()), topic: topic, producers: producers, rate: rate,
             users: FakeUsers(users: users, badEventRate: badRate), seed: seed)
         let report = try await generator.run(count: count, duration: seconds.map { .milliseconds(Int64($0 * 1000)) }, logger: Logger(label: "capstan.generate"))
         print("sent \(report.sent) events in \(String(format: "%.1f", report.seconds)) s (\(Int(report.eventsPerSecond)) events/s); delivered \(report.delivered), failed \(report.failed)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CapstanAPI
+import CapstanCommandLine
 import CapstanCore
 import CapstanFeatureWorker
 import CapstanFeatures
@@ -11,22 +12,16 @@ import Logging
 
 /// Store connection options shared by the offline commands.
 struct StoreOptions: ParsableArguments {
-    @Option(help: "PostgreSQL URL of the offline store (env CAPSTAN_POSTGRES_URL).")
-    var postgresURL: String?
-
-    @Option(help: "Redis URL of the online store, for backfills of online views (env CAPSTAN_REDIS_URL).")
-    var redisURL: String?
+    @OptionGroup var postgres: PostgresOptions
+    /// Needed only for backfills of online views.
+    @OptionGroup var redisOptions: RedisOptions
 
     func pool(size: Int, logger: Logger) throws -> PostgresPool {
-        guard let url = postgresURL ?? ProcessInfo.processInfo.environment["CAPSTAN_POSTGRES_URL"] else {
-            throw ValidationError("set --postgres-url or CAPSTAN_POSTGRES_URL")
-        }
-        return PostgresPool(config: try PostgresConfig(url: url), size: size, logger: logger)
+        PostgresPool(config: try PostgresConfig(url: try postgres.requiredURL()), size: size, logger: logger)
     }
 
     func redis(logger: Logger) throws -> RedisPool? {
-        guard let url = redisURL ?? ProcessInfo.processInfo.environment["CAPSTAN_REDIS_URL"] else { return nil }
-        return RedisPool(config: try RedisConfig(url: url), size: 2, logger: logger)
+        try redisOptions.resolvedURL().map { RedisPool(config: try RedisConfig(url: $0), size: 2, logger: logger) }
     }
 }
 
