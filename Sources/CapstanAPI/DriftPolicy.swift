@@ -284,6 +284,14 @@ public struct DriftRunSummary: Sendable, Hashable, Codable {
     public var totalFeatures: Int32
     public var datasetDrift: Bool
     public var qualityProblems: Int32?
+    /// The broken data-quality rules, in a sentence (`amount: 12 % missing > 5 %`).
+    public var qualitySummary: String?
+    /// nil while no labelled predictions could be scored.
+    public var performanceDegraded: Bool?
+    /// The metric against the reference, in a sentence (`accuracy 0.81 vs 0.90 (-0.09 > 0.05)`).
+    public var performanceSummary: String?
+    /// The policy's generation the run used.
+    public var generation: Int64?
 
     public init(id: String, time: String, driftedFeatures: Int32, totalFeatures: Int32, datasetDrift: Bool, qualityProblems: Int32? = nil) {
         self.id = id

@@ -6,6 +6,14 @@ import Foundation
 /// ``observedGeneration`` to the reconciled object's `metadata.generation` before writing it.
 public protocol ReconciledStatus: Codable, Sendable {
     var observedGeneration: Int64? { get set }
+    /// The top-level status fields this operator owns, when others (a run, a job) write the rest
+    /// under their own field manager: only these are compared and written. nil (the default):
+    /// the operator owns the whole status.
+    static var operatorFields: [String]? { get }
+}
+
+extension ReconciledStatus {
+    public static var operatorFields: [String]? { nil }
 }
 
 /// One kind's reconcile logic, registered once with ``ControllerManager/register(_:)``, as

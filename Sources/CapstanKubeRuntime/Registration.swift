@@ -47,7 +47,7 @@ struct Registration: Sendable {
             fieldManager: environment.statusWriter.fieldManager)
         var outcome = try await reconciler.reconcile(request, context: context)
         outcome.status.observedGeneration = object.generation
-        if try await environment.statusWriter.write(outcome.status, resource: R.resource, object: object) {
+        if try await environment.statusWriter.write(outcome.status, resource: R.resource, object: object, fields: R.Status.operatorFields) {
             environment.events.record(outcome.events, on: object)
         }
         return outcome.next

@@ -15,10 +15,18 @@ final class StatusWriter: Sendable {
         self.fieldManager = fieldManager
     }
 
-    /// Writes `status` unless the object already has exactly it; true when it wrote.
-    func write<S: Encodable>(_ status: S, resource: KubeResource, object: JSONValue) async throws -> Bool {
-        let encoded = try ObjectCoding.encode(status)
-        if object["status"] == encoded { return false }
+    /// Writes `status` unless the object already has exactly it; true when it wrote. With
+    /// `fields`, only those top-level fields are written and compared: the rest of the status
+    /// belongs to other field managers, and server-side apply leaves it alone.
+    func write<S: Encodable>(_ status: S, resource: KubeResource, object: JSONValue, fields: [String]? = nil) async throws -> Bool {
+        var encoded = try ObjectCoding.encode(status)
+        if let fields {
+            let members = encoded.objectValue ?? [:]
+            encoded = JSONValue(members: fields.compactMap { field in members[field].map { (field, $0) } })
+            if fields.allSatisfy({ object[path: ["status", $0]] == members[$0] }) { return false }
+        } else if object["status"] == encoded {
+            return false
+        }
         let body: JSONValue = [
             "apiVersion": .string(resource.apiVersion),
             "kind": .string(resource.kind),

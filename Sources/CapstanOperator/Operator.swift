@@ -31,6 +31,7 @@ public final class Operator: Sendable {
 
     public static let featureViews = FeatureViewReconciler.resource
     public static let modelDeployments = ModelDeploymentReconciler.resource
+    public static let driftPolicies = DriftPolicyReconciler.resource
     /// Children carry this label; the child caches watch only such objects.
     public static let childSelector = "app.kubernetes.io/managed-by=\(K8s.managedBy)"
 
@@ -52,6 +53,7 @@ public final class Operator: Sendable {
             logger: logger)
         manager.register(FeatureViewReconciler(configuration: configuration))
         manager.register(ModelDeploymentReconciler(configuration: configuration))
+        manager.register(DriftPolicyReconciler(configuration: configuration))
     }
 
     public var stats: ReconcileStats { manager.stats }

@@ -24,6 +24,11 @@ public struct OperatorConfiguration: Sendable, Hashable {
     public var postgresSecret: SecretKey
     /// Kubernetes cluster domain, for the URLs in status.
     public var clusterDomain: String
+    /// Image of the drift monitor (`capstan-drift`), run by each DriftPolicy's CronJob.
+    public var driftImage: String = "ghcr.io/capstan-ml/capstan-drift:0.1.0"
+    /// ServiceAccount of the drift runs: it may patch `driftpolicies/status` (the run's summary)
+    /// and nothing else (the chart's `capstan-drift` Role).
+    public var driftServiceAccount: String = "capstan-drift"
 
     public init(
         featureWorkerImage: String = "ghcr.io/capstan-ml/capstan-feature-worker:0.1.0",

@@ -54,6 +54,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Image of the model servers and gateways (capstan-serving).")
     var servingImage = OperatorConfiguration().servingImage
 
+    @Option(help: "Image of the drift monitor (capstan-drift), run by the DriftPolicies' CronJobs.")
+    var driftImage = OperatorConfiguration().driftImage
+
+    @Option(help: "ServiceAccount of the drift runs (may patch driftpolicies/status only).")
+    var driftServiceAccount = OperatorConfiguration().driftServiceAccount
+
     @Option(help: "imagePullPolicy of the children.")
     var imagePullPolicy = "IfNotPresent"
 
@@ -88,10 +94,12 @@ struct RunCommand: AsyncParsableCommand {
         let kube = try inCluster ? KubeConfig.inCluster() : (kubeconfig != nil || context != nil ? KubeConfig.load(path: kubeconfig, context: context) : KubeConfig.automatic())
         // Up to `workers` reconciles per kind run at once, each applying its children concurrently.
         let client = KubeClient(config: kube, logger: logger, maxConcurrentRequests: max(8, workers * 4))
-        let configuration = OperatorConfiguration(
+        var configuration = OperatorConfiguration(
             featureWorkerImage: featureWorkerImage, servingImage: servingImage, imagePullPolicy: imagePullPolicy,
             kafkaSecret: try Self.secretKey(kafkaSecret, "--kafka-secret"), redisSecret: try Self.secretKey(redisSecret, "--redis-secret"),
             postgresSecret: try Self.secretKey(postgresSecret, "--postgres-secret"), clusterDomain: clusterDomain)
+        configuration.driftImage = driftImage
+        configuration.driftServiceAccount = driftServiceAccount
         let me = identity ?? "\(ProcessInfo.processInfo.hostName)-\(UInt32.random(in: 0...UInt32.max))"
         var options = Operator.Options(namespace: namespace, workers: workers)
         options.identity = me

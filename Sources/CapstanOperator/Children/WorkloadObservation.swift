@@ -53,6 +53,11 @@ struct ConditionWriter {
             type: type, status: status ? .true : .false, reason: reason, message: message, observedGeneration: generation, lastTransitionTime: now)
         if conditions.set(condition) { transitions.append(condition) }
     }
+
+    mutating func setUnknown(_ type: String, _ reason: String, _ message: String) {
+        let condition = Condition(type: type, status: .unknown, reason: reason, message: message, observedGeneration: generation, lastTransitionTime: now)
+        if conditions.set(condition) { transitions.append(condition) }
+    }
 }
 
 extension WorkloadObservation {

@@ -1,0 +1,153 @@
+import CapstanAPI
+import CapstanCore
+import CapstanKube
+import CapstanKubeRuntime
+
+extension DriftPolicyDesign {
+    public static func configMapName(_ policy: String) -> String { "\(policy)-driftpolicy" }
+    public static func cronJobName(_ policy: String) -> String { "\(policy)-drift" }
+    /// Where the run's pod finds the resolved policy.
+    public static let policyPath = "/etc/capstan/drift/policy.json"
+
+    /// The resolved policy as the monitor reads it: identity, the watched features with their
+    /// methods and thresholds, and the spec (sorted keys, so an unchanged policy applies nothing).
+    public static func policyDocument(_ policy: DriftPolicy, namespace: String, resolved: Resolved) throws -> String {
+        let spec = try ObjectCoding.encode(policy.spec)
+        let features: [JSONValue] = resolved.features.map { feature in
+            var members: [(String, JSONValue)] = [("name", .string(feature.name)), ("method", .string(feature.method.rawValue))]
+            if let threshold = feature.threshold { members.append(("threshold", .double(threshold))) }
+            return JSONValue(members: members)
+        }
+        let document: JSONValue = [
+            "apiVersion": .string(CapstanAPIGroup.apiVersion),
+            "kind": "DriftPolicy",
+            "name": .string(policy.metadata.name),
+            "namespace": .string(namespace),
+            "generation": policy.metadata.generation.map { .int($0) } ?? .null,
+            "views": .array(resolved.views.map(JSONValue.string)),
+            "features": .array(features),
+            "spec": spec,
+        ]
+        return String(decoding: document.serializedBytes(), as: UTF8.self)
+    }
+
+    /// The ConfigMap with the resolved policy, and, when the policy has a schedule, the CronJob
+    /// that runs `capstan-drift run` on it. No schedule: on demand only, and no CronJob.
+    public static func children(
+        of policy: DriftPolicy, namespace: String, resolved: Resolved, owner: OwnerIdentity, configuration: OperatorConfiguration
+    ) throws -> [DesiredChild] {
+        let name = policy.metadata.name
+        let labels = K8s.labels(component: "capstan-drift", instance: name, extra: [("ml.capstan.dev/driftpolicy", name)])
+        let document = try policyDocument(policy, namespace: namespace, resolved: resolved)
+        var children = [K8s.configMap(name: configMapName(name), owner: owner, labels: labels, data: [("policy.json", document)])]
+        guard let schedule = policy.spec.schedule else { return children }
+        let container: JSONValue = [
+            "name": "drift",
+            "image": .string(configuration.driftImage),
+            "imagePullPolicy": .string(configuration.imagePullPolicy),
+            "args": ["run", "--policy-file", .string(policyPath)],
+            "env": [
+                K8s.secretEnv("CAPSTAN_POSTGRES_URL", configuration.postgresSecret),
+                K8s.secretEnv("CAPSTAN_REDIS_URL", configuration.redisSecret),
+            ],
+            "resources": ["requests": ["cpu": "250m", "memory": "256Mi"], "limits": ["memory": "2Gi"]],
+            "securityContext": K8s.containerSecurity,
+            "volumeMounts": [["name": "policy", "mountPath": "/etc/capstan/drift", "readOnly": true]],
+        ]
+        let podSpec: JSONValue = [
+            "restartPolicy": "Never",
+            "serviceAccountName": .string(configuration.driftServiceAccount),
+            "securityContext": K8s.podSecurity,
+            "containers": [container],
+            "volumes": [["name": "policy", "configMap": ["name": .string(configMapName(name))]]],
+        ]
+        var cronSpec: [(String, JSONValue)] = [("schedule", .string(schedule.cron))]
+        if let zone = schedule.timeZone { cronSpec.append(("timeZone", .string(zone))) }
+        cronSpec += [
+            ("suspend", .bool(schedule.suspend ?? false)),
+            // A run still going when the next is due is not doubled: runs of one policy write
+            // the same windows' results.
+            ("concurrencyPolicy", "Forbid"),
+            // A run missed by more than this (an operator or controller outage) is skipped, not
+            // replayed in a burst; the next one covers the newest window.
+            ("startingDeadlineSeconds", 600),
+            ("successfulJobsHistoryLimit", 3),
+            ("failedJobsHistoryLimit", 3),
+            (
+                "jobTemplate",
+                [
+                    "metadata": ["labels": K8s.object(labels)],
+                    "spec": [
+                        "backoffLimit": 2,
+                        "ttlSecondsAfterFinished": 86400,
+                        "template": ["metadata": ["labels": K8s.object(labels)], "spec": podSpec],
+                    ],
+                ]
+            ),
+        ]
+        let cronJob: JSONValue = [
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": K8s.metadata(name: cronJobName(name), owner: owner, labels: labels),
+            "spec": JSONValue(members: cronSpec),
+        ]
+        children.append(DesiredChild(kind: .cronJob, name: cronJobName(name), object: cronJob))
+        return children
+    }
+
+    /// The status the operator writes: observedGeneration and the conditions. `lastRun` and
+    /// `worst` belong to the runs (field manager `capstan-drift`) and are only read here.
+    ///
+    /// - Ready: the policy is valid and scheduled (`Scheduled`, `Suspended`, `OnDemand`), or why
+    ///   not (`InvalidSpec`, `TargetNotFound`).
+    /// - Drifted: the last run found dataset drift (`DatasetDrift`, `NoDatasetDrift`), Unknown
+    ///   before the first run (`NotRunYet`).
+    /// - DataQualityDegraded: a rule was broken in the last run (`QualityRulesBroken`, `QualityOK`).
+    /// - PerformanceDegraded, when the policy checks performance: `PerformanceDropped`,
+    ///   `PerformanceOK`, or Unknown while no labels could be joined (`NoLabels`).
+    public static func status(
+        policy: DriftPolicy?, generation: Int64?, previous: DriftPolicyStatus?, resolved: Result<Resolved, SpecProblem>, now: String
+    ) -> (status: DriftPolicyStatus, transitions: [Condition]) {
+        var writer = ConditionWriter(previous: previous?.conditions, generation: generation, now: now)
+        switch resolved {
+        case .failure(let problem):
+            writer.set(ConditionType.ready, false, problem.reason, problem.message)
+        case .success(let plan):
+            let scope = "\(plan.features.count) feature\(plan.features.count == 1 ? "" : "s") watched"
+            if let schedule = policy?.spec.schedule {
+                if schedule.suspend == true {
+                    writer.set(ConditionType.ready, true, "Suspended", "Scheduled runs are suspended; on-demand runs still work. \(scope).")
+                } else {
+                    writer.set(ConditionType.ready, true, "Scheduled", "Runs on '\(schedule.cron)' (\(schedule.timeZone ?? "UTC")); \(scope).")
+                }
+            } else {
+                writer.set(ConditionType.ready, true, "OnDemand", "No schedule: runs only on demand (capstan drift run). \(scope).")
+            }
+        }
+        if let run = previous?.lastRun {
+            let share = run.totalFeatures > 0 ? Double(run.driftedFeatures) / Double(run.totalFeatures) : 0
+            let counted = "\(run.driftedFeatures) of \(run.totalFeatures) features drifted (share \(String(format: "%.2f", share))) in run \(run.id) at \(run.time)"
+            if run.datasetDrift {
+                writer.set(ConditionType.drifted, true, "DatasetDrift", counted + ".")
+            } else {
+                writer.set(ConditionType.drifted, false, "NoDatasetDrift", counted + ".")
+            }
+            if let problems = run.qualityProblems, problems > 0 {
+                writer.set(ConditionType.dataQualityDegraded, true, "QualityRulesBroken", "\(problems) rule\(problems == 1 ? "" : "s") broken in run \(run.id): \(run.qualitySummary ?? "see the run's report").")
+            } else {
+                writer.set(ConditionType.dataQualityDegraded, false, "QualityOK", "Every data-quality rule held in run \(run.id).")
+            }
+            if policy?.spec.performance != nil {
+                switch run.performanceDegraded {
+                case true?: writer.set(ConditionType.performanceDegraded, true, "PerformanceDropped", run.performanceSummary ?? "A metric dropped past maxDrop.")
+                case false?: writer.set(ConditionType.performanceDegraded, false, "PerformanceOK", run.performanceSummary ?? "Every metric within maxDrop.")
+                case nil: writer.setUnknown(ConditionType.performanceDegraded, "NoLabels", run.performanceSummary ?? "No labelled predictions to score yet.")
+                }
+            }
+        } else {
+            writer.setUnknown(ConditionType.drifted, "NotRunYet", "No run has finished yet.")
+        }
+        if policy?.spec.performance == nil { writer.conditions.removeAll { $0.type == ConditionType.performanceDegraded } }
+        return (DriftPolicyStatus(observedGeneration: generation, conditions: writer.conditions), writer.transitions)
+    }
+}
