@@ -85,7 +85,7 @@ enum OperatorDemo {
         }
         let uid = object.uid
         var children: [String] = []
-        for child in [KubeResource.configMaps, .deployments, .services, .horizontalPodAutoscalers] {
+        for child in [KubeResource.configMaps, .deployments, .services, .horizontalPodAutoscalers, .cronJobs] {
             for item in server.objects(child, namespace: object.namespace)
             where item.ownerReferences.contains(where: { $0["uid"]?.stringValue == uid && $0["controller"]?.boolValue == true }) {
                 children.append("\(child.kind)/\(item.name ?? "")")
