@@ -21,7 +21,7 @@ struct ConnectionPoolTests {
     func sizeBound() async throws {
         let factory = FakeFactory()
         let pool = factory.pool(size: 3)
-        let gauge = Gauge()
+        let gauge = ConcurrencyGauge()
         let served = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<40 {
                 group.addTask {
@@ -297,21 +297,6 @@ private final class Gate: Sendable {
     }
 }
 
-/// Counts how many bodies run at once.
-private final class Gauge: Sendable {
-    private let state = Mutex((current: 0, peak: 0))
-
-    func enter() {
-        state.withLock {
-            $0.current += 1
-            $0.peak = max($0.peak, $0.current)
-        }
-    }
-
-    func leave() { state.withLock { $0.current -= 1 } }
-
-    var peak: Int { state.withLock { $0.peak } }
-}
 
 /// Polls `condition` until it holds (the suite's time limit bounds the wait).
 private func eventually(_ condition: () -> Bool) async throws {

@@ -138,8 +138,8 @@ struct RedisPoolTests {
     }
 }
 
-/// Counts how many bodies run at once.
-private final class ConcurrencyGauge: Sendable {
+/// Counts how many bodies run at once (shared by the pool tests of this target).
+final class ConcurrencyGauge: Sendable {
     private let state = Mutex((current: 0, peak: 0))
 
     func enter() {
