@@ -38,7 +38,7 @@ let package = Package(
             targets: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanModels", "CapstanStore", "CapstanKafka", "CapstanRedis",
                 "CapstanPostgres", "CapstanEmbedded", "CapstanGenerator", "CapstanFeatureWorker", "CapstanGateway", "CapstanServing",
-                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator",
+                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift",
             ]),
     ],
     dependencies: [
@@ -145,6 +145,17 @@ let package = Package(
         .target(
             name: "CapstanEmbedded",
             dependencies: ["CapstanCore", "CapstanKafka", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Drift statistics (pure Swift; equal to scipy's and Evidently's, see Tests/Python/drift_reference.py)
+        .target(
+            name: "CapstanDrift",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanDriftTests",
+            dependencies: ["CapstanDrift", "CapstanEmbedded", "CapstanCore"],
             swiftSettings: swiftSettings
         ),
 
