@@ -38,7 +38,7 @@ let package = Package(
             targets: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanModels", "CapstanStore", "CapstanKafka", "CapstanRedis",
                 "CapstanPostgres", "CapstanEmbedded", "CapstanGenerator", "CapstanFeatureWorker", "CapstanGateway", "CapstanServing",
-                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift",
+                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift", "CapstanDriftMonitor",
             ]),
     ],
     dependencies: [
@@ -156,6 +156,21 @@ let package = Package(
         .testTarget(
             name: "CapstanDriftTests",
             dependencies: ["CapstanDrift", "CapstanEmbedded", "CapstanCore"],
+            swiftSettings: swiftSettings
+        ),
+        // The monitor: reads windows from the offline store, runs a policy, stores the results,
+        // alerts (Alertmanager, signed webhooks, Events), renders the HTML report, serves metrics.
+        .target(
+            name: "CapstanDriftMonitor",
+            dependencies: [
+                "CapstanDrift", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanStore", "CapstanKube", "CCurl", "CLibCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanDriftMonitorTests",
+            dependencies: ["CapstanDriftMonitor", "CapstanDrift", "CapstanAPI", "CapstanEmbedded", "CapstanCore", "CapstanPostgres", "CapstanStore"],
             swiftSettings: swiftSettings
         ),
 

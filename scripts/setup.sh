@@ -9,6 +9,7 @@ DEBIAN_PACKAGES=(
   librdkafka-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libyaml-dev pkg-config
   redis-server postgresql postgresql-contrib
   libxgboost-dev libgomp1 protobuf-compiler zlib1g-dev libssl-dev gzip openssl
+  prometheus-alertmanager prometheus chromium python3-venv
 )
 PYTHON_PACKAGES=(
   numpy==2.4.6 xgboost-cpu==3.2.0 lightgbm==4.7.0 "tritonclient[http,grpc]==2.73.0" duckdb==2.0.0
@@ -40,6 +41,17 @@ fi
 
 if [ "${#PYTHON_PACKAGES[@]}" -gt 0 ]; then
   python3 -m pip install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+fi
+
+# Evidently (the drift tests' and benchmark's reference) pins pandas < 3, which the rest must not
+# inherit: it gets a virtual environment of its own, .venv/evidently (CAPSTAN_EVIDENTLY_PYTHON
+# overrides the interpreter the drift tests and bench/drift.sh use).
+EVIDENTLY_PACKAGES=(numpy==2.4.6 pandas==2.3.3 scipy==1.17.1 evidently==0.7.23)
+EVIDENTLY_VENV=.venv/evidently
+if [ -z "${CAPSTAN_EVIDENTLY_PYTHON:-}" ] && ! "$EVIDENTLY_VENV/bin/python3" -c "import evidently, scipy" 2>/dev/null; then
+  echo "setup: creating $EVIDENTLY_VENV (evidently, pandas < 3, scipy)"
+  python3 -m venv "$EVIDENTLY_VENV"
+  "$EVIDENTLY_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check "${EVIDENTLY_PACKAGES[@]}"
 fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.3 expected at /opt/swift)"; exit 1; }

@@ -19,17 +19,25 @@ struct DriftReference: Sendable {
     let data: Data
 
     private static func build() async throws -> DriftReference {
-        let script = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Python/drift_reference.py")
+        let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let script = tests.appendingPathComponent("Python/drift_reference.py")
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-drift-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: output) }
         let run = try await ChildProcess.capture(
-            name: "drift-reference", executable: "/usr/bin/env", arguments: ["python3", script.path, String(seed), output.path])
+            name: "drift-reference", executable: "/usr/bin/env",
+            arguments: [evidentlyPython(repository: tests.deletingLastPathComponent()), script.path, String(seed), output.path])
         guard run.termination == .exited(0) else {
             throw ReferenceError(message: "drift_reference.py failed (\(run.termination); run scripts/setup.sh for scipy, pandas and evidently): \(run.output)")
         }
         return DriftReference(data: try Data(contentsOf: output))
+    }
+
+    /// The interpreter that has Evidently: CAPSTAN_EVIDENTLY_PYTHON, else the virtual environment
+    /// scripts/setup.sh creates (.venv/evidently), else python3.
+    static func evidentlyPython(repository: URL) -> String {
+        if let named = ProcessInfo.processInfo.environment["CAPSTAN_EVIDENTLY_PYTHON"], !named.isEmpty { return named }
+        let venv = repository.appendingPathComponent(".venv/evidently/bin/python3").path
+        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "python3"
     }
 
     /// The parsed document (parsed per test: JSON objects are not Sendable).
