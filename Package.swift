@@ -163,7 +163,8 @@ let package = Package(
         .target(
             name: "CapstanDriftMonitor",
             dependencies: [
-                "CapstanDrift", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanStore", "CapstanKube", "CCurl", "CLibCrypto",
+                "CapstanDrift", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanStore", "CapstanOffline", "CapstanKube", "CCurl",
+                "CLibCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

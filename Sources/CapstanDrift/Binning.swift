@@ -8,6 +8,8 @@ public struct BinnedShares: Sendable, Hashable {
     public var current: [Double]
     /// The histogram edges when the numeric branch was taken; nil for category shares.
     public var edges: [Double]?
+    /// The categories, in the order of the shares, for category shares; nil for histograms.
+    public var categories: [String]? = nil
 }
 
 /// Evidently's binning (legacy/calculations/stattests/utils.py `get_binned_data`, 0.7.23).
@@ -65,7 +67,8 @@ public enum EvidentlyBinning {
             }
             let na = Double(table.referenceTotal), nb = Double(table.currentTotal)
             result = BinnedShares(
-                reference: table.reference.map { Double($0) / na }, current: table.current.map { Double($0) / nb }, edges: nil)
+                reference: table.reference.map { Double($0) / na }, current: table.current.map { Double($0) / nb }, edges: nil,
+                categories: table.labels)
         }
         if fillZeroes {
             result.reference = Self.fillZeroes(result.reference)

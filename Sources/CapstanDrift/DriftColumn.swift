@@ -103,22 +103,24 @@ struct CategoryTable: Sendable {
     var currentTotal: Int
     /// The index of the smallest category (numeric order, or code-point order for strings).
     var smallest: Int
+    /// Each category as text (numbers in Swift's shortest form), for reports.
+    var labels: [String]
     var count: Int { reference.count }
 
     /// Both sides must hold the same storage (numbers or strings).
     init?(_ reference: PreparedSide, _ current: PreparedSide) {
         switch (reference.values, current.values) {
         case (.numbers(let a, _), .numbers(let b, _)):
-            self.init(a, b, less: <)
+            self.init(a, b, less: <, label: { String($0) })
         case (.text(let a), .text(let b)):
-            self.init(a.map { TextKey(text: $0) }, b.map { TextKey(text: $0) }, less: <)
+            self.init(a.map { TextKey(text: $0) }, b.map { TextKey(text: $0) }, less: <, label: \.text)
         default:
             return nil
         }
     }
 
     /// Counted by hashing (Double's hashing equates −0.0 and 0.0, as pandas does).
-    init<Key: Hashable>(_ a: [Key], _ b: [Key], less: (Key, Key) -> Bool) {
+    init<Key: Hashable>(_ a: [Key], _ b: [Key], less: (Key, Key) -> Bool, label: (Key) -> String) {
         var index: [Key: Int] = [:]
         var keys: [Key] = []
         var ref: [Int] = [], cur: [Int] = []
@@ -149,6 +151,7 @@ struct CategoryTable: Sendable {
         var best = 0
         for k in keys.indices.dropFirst() where less(keys[k], keys[best]) { best = k }
         smallest = best
+        labels = keys.map(label)
     }
 }
 

@@ -51,6 +51,10 @@ public final class EmbeddedPostgres: Sendable {
     public static func start(directory: String, logger: Logger) async throws -> EmbeddedPostgres {
         let directory = URL(fileURLWithPath: directory).standardizedFileURL.path
         let runAs = try Identity.current()
+        // The parents with default permissions (the server's user must traverse them when it is
+        // not the caller), the cluster's own directory private.
+        try FileManager.default.createDirectory(
+            atPath: (directory as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let bin = try await binDirectory(scratch: directory + "/pg_config.out")

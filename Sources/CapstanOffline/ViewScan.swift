@@ -1,4 +1,5 @@
 import CapstanCore
+import CapstanPostgres
 
 /// One view as a training set reads it: the definition version, where each requested feature
 /// sits in the offline row arrays, and the TTL.
@@ -117,7 +118,7 @@ final class ScanTask: @unchecked Sendable {
     }
 
     func consume(_ message: UnsafeRawBufferPointer) throws {
-        var r = BinaryReader(message)
+        var r = PostgresBinaryReader(message)
         if !headerDone {
             try r.skipCopyHeader()
             headerDone = true
@@ -130,7 +131,7 @@ final class ScanTask: @unchecked Sendable {
         }
     }
 
-    private func row(_ r: inout BinaryReader) throws {
+    private func row(_ r: inout PostgresBinaryReader) throws {
         rowsRead += 1
         let view = try r.field()
         var v = -1
@@ -159,7 +160,7 @@ final class ScanTask: @unchecked Sendable {
             let base = p * acc.numericCount
             for k in 0..<acc.numericCount { acc.numbers[base + k] = ViewAccumulator.null }
             if let num {
-                try BinaryReader.forEachElement(of: num, upTo: numericWanted[v].count) { i, bytes in
+                try PostgresBinaryReader.forEachElement(of: num, upTo: numericWanted[v].count) { i, bytes in
                     let slot = numericWanted[v][i]
                     guard slot >= 0, let bytes else { return }
                     guard bytes.count == 8 else { throw CapstanError(.protocolError, "num array element is not a float8") }
@@ -171,92 +172,13 @@ final class ScanTask: @unchecked Sendable {
             let base = p * acc.textCount
             for k in 0..<acc.textCount { acc.texts[base + k] = nil }
             if let txt {
-                try BinaryReader.forEachElement(of: txt, upTo: textWanted[v].count) { i, bytes in
+                try PostgresBinaryReader.forEachElement(of: txt, upTo: textWanted[v].count) { i, bytes in
                     let slot = textWanted[v][i]
                     guard slot >= 0, let bytes else { return }
                     acc.texts[base + slot] = String(decoding: bytes, as: UTF8.self)
                 }
             }
         }
-    }
-}
-
-/// Big-endian reads over one COPY message.
-struct BinaryReader {
-    let bytes: UnsafeRawBufferPointer
-    var at = 0
-
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-    var atEnd: Bool { at >= bytes.count }
-
-    static let signature: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00]
-
-    mutating func skipCopyHeader() throws {
-        guard bytes.count >= 19, Self.signature.indices.allSatisfy({ bytes[$0] == Self.signature[$0] }) else {
-            throw CapstanError(.protocolError, "COPY output does not start with the binary COPY signature")
-        }
-        at = 15
-        let extensionLength = Int(try int32())
-        try need(extensionLength)
-        at += extensionLength
-    }
-
-    @inline(__always)
-    mutating func need(_ n: Int) throws {
-        guard n >= 0, at + n <= bytes.count else {
-            throw CapstanError(.protocolError, "COPY row is truncated at byte \(at) of \(bytes.count)")
-        }
-    }
-
-    @inline(__always)
-    mutating func int16() throws -> Int16 {
-        try need(2)
-        defer { at += 2 }
-        return Int16(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int16.self))
-    }
-
-    @inline(__always)
-    mutating func int32() throws -> Int32 {
-        try need(4)
-        defer { at += 4 }
-        return Int32(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self))
-    }
-
-    @inline(__always)
-    mutating func nullableField() throws -> UnsafeRawBufferPointer? {
-        let length = Int(try int32())
-        if length < 0 { return nil }
-        try need(length)
-        defer { at += length }
-        return UnsafeRawBufferPointer(rebasing: bytes[at..<(at + length)])
-    }
-
-    @inline(__always)
-    mutating func field() throws -> UnsafeRawBufferPointer {
-        guard let value = try nullableField() else { throw CapstanError(.protocolError, "unexpected NULL in a COPY row at byte \(at)") }
-        return value
-    }
-
-    @inline(__always)
-    mutating func int64Field() throws -> Int64 {
-        let value = try field()
-        guard value.count == 8 else { throw CapstanError(.protocolError, "expected an 8-byte value in a COPY row, got \(value.count) bytes") }
-        return Int64(bigEndian: value.loadUnaligned(as: Int64.self))
-    }
-
-    /// Calls `body(index, element)` for the first `limit` elements of a one-dimensional binary
-    /// array (`element` nil for NULL).
-    static func forEachElement(of array: UnsafeRawBufferPointer, upTo limit: Int, _ body: (Int, UnsafeRawBufferPointer?) throws -> Void) throws {
-        var r = BinaryReader(array)
-        let dimensions = try r.int32()
-        if dimensions == 0 { return }
-        guard dimensions == 1 else { throw CapstanError(.protocolError, "feature array has \(dimensions) dimensions, expected 1") }
-        _ = try r.int32()  // has-null flag
-        _ = try r.int32()  // element type
-        let size = Int(try r.int32())
-        _ = try r.int32()  // lower bound
-        for i in 0..<min(size, limit) { try body(i, try r.nullableField()) }
     }
 }
 
