@@ -163,7 +163,7 @@ let package = Package(
         .target(
             name: "CapstanDriftMonitor",
             dependencies: [
-                "CapstanDrift", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanStore", "CapstanOffline", "CapstanKube", "CCurl",
+                "CapstanDrift", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanStore", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CCurl",
                 "CLibCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ],
