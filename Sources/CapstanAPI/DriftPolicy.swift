@@ -248,6 +248,12 @@ public struct DriftWebhook: Sendable, Hashable, Codable {
     }
 }
 
+extension DriftWebhook {
+    /// The environment variable that carries webhook `index`'s signing key (from its Secret) into
+    /// a run's pod; the operator sets it, `capstan-drift run` reads it.
+    public static func secretVariable(_ index: Int) -> String { "CAPSTAN_DRIFT_WEBHOOK_SECRET_\(index)" }
+}
+
 /// What to do when the dataset drifts besides alerting.
 public struct OnDriftSpec: Sendable, Hashable, Codable {
     /// Start a run of this BatchJob (retraining), with these parameters.

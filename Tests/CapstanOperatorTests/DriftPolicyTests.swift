@@ -127,7 +127,10 @@ struct DriftPolicyDesignTests {
     @Test("children: the ConfigMap with the resolved policy and a CronJob that never overlaps runs; no schedule, no CronJob")
     func children() throws {
         let owner = OwnerIdentity(kind: "DriftPolicy", name: "p", namespace: "default", uid: "u1")
-        var policy = Self.policy { $0.schedule = DriftSchedule(cron: "0 * * * *", timeZone: "Europe/Berlin") }
+        var policy = Self.policy {
+            $0.schedule = DriftSchedule(cron: "0 * * * *", timeZone: "Europe/Berlin")
+            $0.alerts = DriftAlerts(webhooks: [DriftWebhook(url: "http://a.example/hook"), DriftWebhook(url: "http://b.example/hook", secretName: "hooks", secretKey: "b")])
+        }
         let resolved = try Self.check(policy).get()
         let children = try DriftPolicyDesign.children(of: policy, namespace: "default", resolved: resolved, owner: owner, configuration: OperatorConfiguration())
         #expect(children.map(\.name) == ["p-driftpolicy", "p-drift"])
@@ -139,6 +142,11 @@ struct DriftPolicyDesignTests {
         #expect(pod["serviceAccountName"] == "capstan-drift")
         #expect(pod[path: ["securityContext", "runAsNonRoot"]] == true)
         #expect(pod["containers"]?[0]?["args"] == ["run", "--policy-file", "/etc/capstan/drift/policy.json"])
+        // The signed webhook's key comes from its Secret as an environment variable (the run's
+        // ServiceAccount reads no Secrets); the unsigned one has none.
+        let env = try #require(pod["containers"]?[0]?["env"]?.arrayValue)
+        #expect(env.compactMap { $0["name"]?.stringValue } == ["CAPSTAN_POSTGRES_URL", "CAPSTAN_REDIS_URL", "CAPSTAN_DRIFT_WEBHOOK_SECRET_1"])
+        #expect(env.last?[path: ["valueFrom", "secretKeyRef"]] == ["name": "hooks", "key": "b"])
         let document = try JSONValue.parse(Array(try #require(children[0].object[path: ["data", "policy.json"]]?.stringValue).utf8))
         #expect(document["features"]?.arrayValue?.count == 3)
         #expect(document[path: ["spec", "target", "featureView"]] == "purchases")

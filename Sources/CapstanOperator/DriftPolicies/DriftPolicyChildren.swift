@@ -46,10 +46,11 @@ extension DriftPolicyDesign {
             "image": .string(configuration.driftImage),
             "imagePullPolicy": .string(configuration.imagePullPolicy),
             "args": ["run", "--policy-file", .string(policyPath)],
-            "env": [
-                K8s.secretEnv("CAPSTAN_POSTGRES_URL", configuration.postgresSecret),
-                K8s.secretEnv("CAPSTAN_REDIS_URL", configuration.redisSecret),
-            ],
+            "env": .array(
+                [
+                    K8s.secretEnv("CAPSTAN_POSTGRES_URL", configuration.postgresSecret),
+                    K8s.secretEnv("CAPSTAN_REDIS_URL", configuration.redisSecret),
+                ] + webhookSecretEnv(policy.spec.alerts?.webhooks ?? [])),
             "resources": ["requests": ["cpu": "250m", "memory": "256Mi"], "limits": ["memory": "2Gi"]],
             "securityContext": K8s.containerSecurity,
             "volumeMounts": [["name": "policy", "mountPath": "/etc/capstan/drift", "readOnly": true]],
@@ -93,6 +94,16 @@ extension DriftPolicyDesign {
         ]
         children.append(DesiredChild(kind: .cronJob, name: cronJobName(name), object: cronJob))
         return children
+    }
+
+    /// Each signed webhook's key as an environment variable from its Secret: the run's pod gets
+    /// exactly those keys, and its ServiceAccount needs no right to read Secrets at all.
+    static func webhookSecretEnv(_ webhooks: [DriftWebhook]) -> [JSONValue] {
+        webhooks.enumerated().compactMap { index, webhook in
+            webhook.secretName.map {
+                K8s.secretEnv(DriftWebhook.secretVariable(index), OperatorConfiguration.SecretKey(name: $0, key: webhook.secretKey ?? "secret"))
+            }
+        }
     }
 
     /// The status the operator writes: observedGeneration and the conditions. `lastRun` and
