@@ -13,8 +13,16 @@ public struct EventGenerator: Sendable {
     public var rate: Double
     public var users: FakeUsers
     public var seed: UInt64
+    /// After this long, events come from `users.shifted(by: shift)` (a drift to detect).
+    public var shiftAfter: Duration?
+    public var shift: Double
 
-    public init(kafka: KafkaConfig, topic: String, producers: Int = 2, rate: Double = 10_000, users: FakeUsers = FakeUsers(), seed: UInt64 = 42) {
+    public init(
+        kafka: KafkaConfig, topic: String, producers: Int = 2, rate: Double = 10_000, users: FakeUsers = FakeUsers(), seed: UInt64 = 42,
+        shiftAfter: Duration? = nil, shift: Double = 1
+    ) {
+        self.shiftAfter = shiftAfter
+        self.shift = shift
         self.kafka = kafka
         self.topic = topic
         self.producers = max(1, producers)
@@ -57,6 +65,7 @@ public struct EventGenerator: Sendable {
     private func runProducer(index: Int, quota: Int?, deadline: ContinuousClock.Instant?, start: ContinuousClock.Instant, logger: Logger) async throws -> (Int, Int, Int) {
         let producer = try KafkaProducer(config: kafka, logger: logger)
         var rng = SplitMix64(seed: seed &+ UInt64(index) &* 0x1000_0001)
+        let shifted = users.shifted(by: shift)
         let perSecond = rate > 0 ? rate / Double(producers) : 0
         var sent = 0
         let chunk = 256
@@ -72,8 +81,9 @@ public struct EventGenerator: Sendable {
             }
             let n = min(chunk, quota.map { $0 - sent } ?? chunk)
             let now = EpochMillis.now()
+            let source = shiftAfter.map { ContinuousClock.now - start >= $0 } == true ? shifted : users
             for _ in 0..<n {
-                let event = users.event(now: now, rng: &rng)
+                let event = source.event(now: now, rng: &rng)
                 try await producer.enqueue(topic: topic, key: event.key, value: event.value)
             }
             sent += n

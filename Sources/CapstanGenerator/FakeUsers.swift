@@ -10,12 +10,26 @@ public struct FakeUsers: Sendable {
     /// Share of events whose timestamp lies up to `maxDelayMillis` in the past (out of order).
     public var lateEventRate: Double
     public var maxDelayMillis: Int64
+    /// A distribution shift, for drift demos and tests: 0 = none; s > 0 multiplies amounts by
+    /// 1 + s, moves that share of web sessions to ios (at most all of them) and lengthens
+    /// sessions by s × 5 minutes.
+    public var shift: Double
 
-    public init(users: Int = 10_000, badEventRate: Double = 0, lateEventRate: Double = 0.05, maxDelayMillis: Int64 = 30_000) {
+    public init(
+        users: Int = 10_000, badEventRate: Double = 0, lateEventRate: Double = 0.05, maxDelayMillis: Int64 = 30_000, shift: Double = 0
+    ) {
         self.users = max(1, users)
         self.badEventRate = badEventRate
         self.lateEventRate = lateEventRate
         self.maxDelayMillis = maxDelayMillis
+        self.shift = shift
+    }
+
+    /// The same users with a shift of `shift`.
+    public func shifted(by shift: Double) -> FakeUsers {
+        var copy = self
+        copy.shift = shift
+        return copy
     }
 
     static let actions = ["view", "view", "view", "click", "click", "add_to_cart", "purchase", "refund"]
@@ -28,17 +42,19 @@ public struct FakeUsers: Sendable {
         let userID = "u\(user)"
         let action = Self.actions[Int(rng.next() % UInt64(Self.actions.count))]
         let country = Self.countries[user % Self.countries.count]
-        let device = Self.devices[Int(rng.next() % UInt64(Self.devices.count))]
+        var device = Self.devices[Int(rng.next() % UInt64(Self.devices.count))]
+        if shift > 0, device == "web", rng.nextDouble() < min(shift, 1) { device = "ios" }
         var ts = now
         if lateEventRate > 0, rng.nextDouble() < lateEventRate { ts -= Int64(rng.nextDouble() * Double(maxDelayMillis)) }
         let amount: String
+        let scale = 1 + max(0, shift)
         switch action {
-        case "purchase": amount = Self.money(5 + rng.nextDouble() * rng.nextDouble() * 400)
-        case "refund": amount = Self.money(5 + rng.nextDouble() * 100)
-        case "add_to_cart": amount = Self.money(5 + rng.nextDouble() * 200)
+        case "purchase": amount = Self.money((5 + rng.nextDouble() * rng.nextDouble() * 400) * scale)
+        case "refund": amount = Self.money((5 + rng.nextDouble() * 100) * scale)
+        case "add_to_cart": amount = Self.money((5 + rng.nextDouble() * 200) * scale)
         default: amount = "null"
         }
-        let session = 1000 + Int(rng.next() % 600_000)
+        let session = 1000 + Int(rng.next() % 600_000) + Int(max(0, shift) * 300_000)
         var json = "{\"user_id\":\"\(userID)\",\"action\":\"\(action)\",\"amount\":\(amount),\"country\":\"\(country)\",\"device\":\"\(device)\",\"session_ms\":\(session),\"timestamp\":\"\(EpochMillis.format(ts))\"}"
         if badEventRate > 0, rng.nextDouble() < badEventRate {
             json = Self.corrupt(json, userID: userID, kind: Int(rng.next() % 4))
