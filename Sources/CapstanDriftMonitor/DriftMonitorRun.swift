@@ -1,0 +1,170 @@
+import CapstanAPI
+import CapstanCore
+import CapstanKube
+import CapstanKubeRuntime
+import Foundation
+import Logging
+
+/// One scheduled (or on-demand) run end to end, in the order that loses nothing: compute, store
+/// the results (idempotent per run id), write the HTML report, write the policy's status, then
+/// deliver the alerts (Alertmanager, webhooks, Kubernetes Events). A failed delivery is reported
+/// in ``Outcome/problems`` after everything else is done; the results stay stored and the next
+/// run sends its alerts again (firing alerts are re-sent every run).
+public struct DriftMonitorRun: Sendable {
+    public struct Options: Sendable {
+        /// Where `<run id>.html` is written (nil: no file).
+        public var reportDirectory: String?
+        /// The base URL under which `capstan-drift serve` shows reports (`<base>/reports/<id>`),
+        /// for the alerts' `report` annotation.
+        public var reportBaseURL: String?
+        /// Writes `status.lastRun` and `status.worst` when set.
+        public var kube: KubeClient?
+        /// Records Events on the policy when set and `alerts.events` is not false.
+        public var events: EventRecorder?
+        /// Signing keys of the policy's webhooks, by index in `spec.alerts.webhooks`.
+        public var webhookSecrets: [Int: [UInt8]]
+        /// How long Alertmanager keeps a firing alert without a re-send (default: 3 × the
+        /// schedule's interval, or 3 h on demand).
+        public var resendHorizon: Duration?
+
+        public init(
+            reportDirectory: String? = nil, reportBaseURL: String? = nil, kube: KubeClient? = nil, events: EventRecorder? = nil,
+            webhookSecrets: [Int: [UInt8]] = [:], resendHorizon: Duration? = nil
+        ) {
+            self.reportDirectory = reportDirectory
+            self.reportBaseURL = reportBaseURL
+            self.kube = kube
+            self.events = events
+            self.webhookSecrets = webhookSecrets
+            self.resendHorizon = resendHorizon
+        }
+
+        /// The webhook keys from the environment the operator sets up (``DriftWebhook/secretVariable(_:)``).
+        public static func webhookSecrets(
+            for webhooks: [DriftWebhook], environment: [String: String] = ProcessInfo.processInfo.environment
+        ) -> [Int: [UInt8]] {
+            var secrets: [Int: [UInt8]] = [:]
+            for (index, webhook) in webhooks.enumerated() where webhook.secretName != nil {
+                if let value = environment[DriftWebhook.secretVariable(index)], !value.isEmpty { secrets[index] = Array(value.utf8) }
+            }
+            return secrets
+        }
+    }
+
+    public struct Outcome: Sendable {
+        public var result: DriftRunResult
+        /// False when the run id was stored before (nothing was added).
+        public var stored: Bool
+        public var reportPath: String?
+        public var alerts: DriftAlertDecision
+        /// Deliveries that failed, and other steps that did not complete, in sentences.
+        public var problems: [String]
+    }
+
+    public let runner: DriftRunner
+    public let store: DriftResultStore
+    public let options: Options
+    public let http: CurlHTTPClient
+    public let logger: Logger
+
+    public init(runner: DriftRunner, store: DriftResultStore, options: Options, http: CurlHTTPClient = CurlHTTPClient(), logger: Logger) {
+        self.runner = runner
+        self.store = store
+        self.options = options
+        self.http = http
+        self.logger = logger
+    }
+
+    public func execute(_ policy: DriftPolicyDocument, now: Date = Date()) async throws -> Outcome {
+        let result = try await runner.run(policy, now: now)
+        let meta: Logger.Metadata = ["drift.policy": "\(policy.namespace)/\(policy.name)", "drift.run": "\(result.runID)"]
+        // The alerts that were active after the previous stored run of this policy.
+        let previousRun = try await store.history(namespace: policy.namespace, policy: policy.name, limit: 1).first
+        let previous = try await previousRun.asyncMap { try await store.run(id: $0.run.runID) } ?? nil
+        let stored = try await store.write(result)
+        logger.info(
+            "drift run done: \(result.dataset.driftedFeatures) of \(result.dataset.totalFeatures) features drifted", metadata: meta)
+
+        var problems: [String] = []
+        var reportPath: String?
+        if let directory = options.reportDirectory {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let history = try await store.history(namespace: policy.namespace, policy: policy.name, limit: 30)
+                var runs: [DriftRunResult] = []
+                for item in history.reversed() where item.run.runID != result.runID {
+                    if let run = try await store.run(id: item.run.runID) { runs.append(run) }
+                }
+                let path = (directory as NSString).appendingPathComponent("\(result.runID).html")
+                try DriftReport.html(result, history: runs).write(toFile: path, atomically: true, encoding: .utf8)
+                reportPath = path
+            } catch {
+                problems.append("the report was not written: \(error)")
+            }
+        }
+        if let kube = options.kube {
+            do {
+                try await DriftStatusWriter(client: kube).write(result)
+            } catch {
+                problems.append("the DriftPolicy's status was not written: \(error)")
+            }
+        }
+
+        let reportURL = options.reportBaseURL.map { "\($0.hasSuffix("/") ? String($0.dropLast()) : $0)/reports/\(result.runID)" }
+        let rules = DriftAlertRules(reportURL: reportURL)
+        let previousAlerts = previous.map { rules.alerts(for: $0, startingAt: KubeTime.parse($0.startedAt) ?? now) } ?? []
+        let decision = rules.decide(result, previous: previousAlerts, now: now)
+        let alerts = policy.spec.alerts
+        if let base = alerts?.alertmanager {
+            do {
+                let horizon = options.resendHorizon ?? Self.resendHorizon(policy.spec.schedule, now: now)
+                try await AlertmanagerClient(baseURL: base, http: http, logger: logger).send(decision, resendHorizon: horizon, now: now)
+            } catch {
+                problems.append("Alertmanager \(CurlHTTPClient.redacted(base)) did not take the alerts: \(error)")
+            }
+        }
+        let targets = (alerts?.webhooks ?? []).enumerated().map { index, hook in
+            WebhookTarget(url: hook.url, secret: options.webhookSecrets[index])
+        }
+        if !targets.isEmpty {
+            let deliveries = await WebhookNotifier(http: http, logger: logger).notify(decision, result: result, targets: targets, reportURL: reportURL, now: now)
+            for delivery in deliveries where !delivery.delivered {
+                problems.append("webhook \(delivery.url) failed after \(delivery.attempts) attempts: \(delivery.error?.message ?? "status \(delivery.status ?? 0)")")
+            }
+        }
+        if let events = options.events, alerts?.events != false, decision.hasChanges {
+            let object = ObjectReference(
+                kind: DriftPolicy.kind, apiVersion: CapstanAPIGroup.apiVersion, name: policy.name, namespace: policy.namespace)
+            for alert in decision.firing {
+                await events.record(EventNote(type: .warning, reason: alert.name?.rawValue ?? "Drift", message: alert.annotations["summary"] ?? "drift"), on: object)
+            }
+            for alert in decision.resolved {
+                await events.record(
+                    EventNote(type: .normal, reason: "\(alert.name?.rawValue ?? "Drift")Resolved", message: "resolved: \(alert.annotations["summary"] ?? "")"),
+                    on: object)
+            }
+        }
+        if let batchJob = policy.spec.onDrift?.batchJob, result.dataset.drifted {
+            problems.append("onDrift.batchJob \(batchJob) was not started: BatchJob is not built yet (issue 18 wires it)")
+        }
+        return Outcome(result: result, stored: stored, reportPath: reportPath, alerts: decision, problems: problems)
+    }
+
+    /// 3 × the interval between two scheduled runs (3 h for on-demand policies).
+    static func resendHorizon(_ schedule: DriftSchedule?, now: Date) -> Duration {
+        guard let schedule, let cron = try? CronExpression(parsing: schedule.cron),
+            let first = cron.next(after: now, timeZone: TimeZone(identifier: schedule.timeZone ?? "UTC") ?? .gmt),
+            let second = cron.next(after: first, timeZone: TimeZone(identifier: schedule.timeZone ?? "UTC") ?? .gmt)
+        else { return .seconds(3 * 3600) }
+        return .seconds(max(60, 3 * second.timeIntervalSince(first)))
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        switch self {
+        case .some(let value): try await transform(value)
+        case .none: nil
+        }
+    }
+}
