@@ -65,6 +65,50 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether the expression fires on this calendar day (cron's rule: with both day fields
+    /// restricted, either may match).
+    func firesOn(month: Int, day: Int, weekday: Int) -> Bool {
+        guard months.contains(month) else { return false }
+        let dom = daysOfMonth.contains(day), dow = daysOfWeek.contains(weekday)
+        if dayOfMonthAny && dayOfWeekAny { return true }
+        if dayOfMonthAny { return dow }
+        if dayOfWeekAny { return dom }
+        return dom || dow
+    }
+
+    /// The first time after `date` (exclusive, whole minutes) the expression fires in
+    /// `timeZone`, searching up to five years ahead; nil when it never fires in that span.
+    public func next(after date: Date, timeZone: TimeZone) -> Date? {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let start = date.addingTimeInterval(60 - date.timeIntervalSince1970.truncatingRemainder(dividingBy: 60))
+        guard var day = calendar.dateInterval(of: .day, for: start)?.start else { return nil }
+        let sortedHours = hours.sorted(), sortedMinutes = minutes.sorted()
+        for _ in 0..<(366 * 5) {
+            let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
+            if let month = parts.month, let dayOfMonth = parts.day, let weekday = parts.weekday,
+                firesOn(month: month, day: dayOfMonth, weekday: weekday - 1)
+            {
+                for hour in sortedHours {
+                    for minute in sortedMinutes {
+                        var wanted = parts
+                        wanted.hour = hour
+                        wanted.minute = minute
+                        wanted.second = 0
+                        // A wall time that a DST change skips does not exist: no run then.
+                        guard let candidate = calendar.date(from: wanted),
+                            calendar.component(.hour, from: candidate) == hour, calendar.component(.minute, from: candidate) == minute
+                        else { continue }
+                        if candidate >= start { return candidate }
+                    }
+                }
+            }
+            guard let following = calendar.date(byAdding: .day, value: 1, to: day) else { return nil }
+            day = following
+        }
+        return nil
+    }
+
     private static func field(_ raw: String, name: String, range: ClosedRange<Int>, names: [String], text: String) throws(CapstanError) -> Set<Int> {
         func fail(_ why: String) -> CapstanError {
             CapstanError(.invalidSpec, "cron '\(text)': \(name) field '\(raw)' \(why)")

@@ -132,16 +132,16 @@ public struct DriftMonitorRun: Sendable {
                 problems.append("webhook \(delivery.url) failed after \(delivery.attempts) attempts: \(delivery.error?.message ?? "status \(delivery.status ?? 0)")")
             }
         }
-        if let events = options.events, alerts?.events != false, decision.hasChanges {
-            let object = ObjectReference(
-                kind: DriftPolicy.kind, apiVersion: CapstanAPIGroup.apiVersion, name: policy.name, namespace: policy.namespace)
-            for alert in decision.firing {
-                await events.record(EventNote(type: .warning, reason: alert.name?.rawValue ?? "Drift", message: alert.annotations["summary"] ?? "drift"), on: object)
-            }
-            for alert in decision.resolved {
-                await events.record(
-                    EventNote(type: .normal, reason: "\(alert.name?.rawValue ?? "Drift")Resolved", message: "resolved: \(alert.annotations["summary"] ?? "")"),
-                    on: object)
+        if let events = options.events, let kube = options.kube, alerts?.events != false, decision.hasChanges {
+            if let object = try? await kube.getIfExists(DriftStatusWriter.resource, name: policy.name, namespace: policy.namespace) {
+                for alert in decision.firing {
+                    await events.record(on: object, warning: true, reason: alert.name?.rawValue ?? "Drift", message: alert.annotations["summary"] ?? "drift")
+                }
+                for alert in decision.resolved {
+                    await events.record(
+                        on: object, warning: false, reason: "\(alert.name?.rawValue ?? "Drift")Resolved",
+                        message: "resolved: \(alert.annotations["summary"] ?? "")")
+                }
             }
         }
         if let batchJob = policy.spec.onDrift?.batchJob, result.dataset.drifted {

@@ -19,11 +19,18 @@ public struct EventNote: Sendable, Hashable {
 
 /// Records core/v1 Events on the resources. Failures are logged and otherwise ignored: an Event
 /// is never worth failing a reconcile for.
-struct EventRecorder: Sendable {
+public struct EventRecorder: Sendable {
     let client: KubeClient
     let component: String
     let instance: String
     let logger: Logger
+
+    public init(client: KubeClient, component: String, instance: String, logger: Logger) {
+        self.client = client
+        self.component = component
+        self.instance = instance
+        self.logger = logger
+    }
 
     /// Records each note off the caller's path: an Event never delays a reconcile.
     func record(_ notes: [EventNote], on object: JSONValue) {
@@ -32,7 +39,9 @@ struct EventRecorder: Sendable {
         }
     }
 
-    func record(on object: JSONValue, warning: Bool, reason: String, message: String) async {
+    /// Records one Event on `object` (a resource as the API server returned it: name,
+    /// namespace, uid, kind) and waits for the write; failures are logged.
+    public func record(on object: JSONValue, warning: Bool, reason: String, message: String) async {
         guard let name = object.name, let namespace = object.namespace else { return }
         let now = Date()
         let stamp = String(UInt64(now.timeIntervalSince1970 * 1_000_000_000), radix: 16)

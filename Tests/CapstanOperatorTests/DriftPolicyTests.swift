@@ -124,6 +124,21 @@ struct DriftPolicyDesignTests {
         #expect(throws: CapstanError.self) { try CronExpression(parsing: "*/0 * * * *") }
     }
 
+    @Test("cron next run: whole minutes after the time, cron's day OR rule, the time zone, a skipped DST hour")
+    func cronNext() throws {
+        let utc = TimeZone(identifier: "UTC")!, berlin = TimeZone(identifier: "Europe/Berlin")!
+        let at = try #require(KubeTime.parse("2026-12-07T10:17:30Z"))
+        #expect(try CronExpression(parsing: "*/15 * * * *").next(after: at, timeZone: utc).map(KubeTime.format) == "2026-12-07T10:30:00Z")
+        #expect(try CronExpression(parsing: "@hourly").next(after: at, timeZone: utc).map(KubeTime.format) == "2026-12-07T11:00:00Z")
+        #expect(try CronExpression(parsing: "0 0 * * *").next(after: at, timeZone: berlin).map(KubeTime.format) == "2026-12-07T23:00:00Z")
+        // Day 1 of the month or a Friday (both restricted): Friday 11 December comes first.
+        #expect(try CronExpression(parsing: "0 6 1 * FRI").next(after: at, timeZone: utc).map(KubeTime.format) == "2026-12-11T06:00:00Z")
+        // 02:30 does not exist in Berlin on 29 March 2026: the next run is a day later.
+        let spring = try #require(KubeTime.parse("2026-03-28T12:00:00Z"))
+        #expect(try CronExpression(parsing: "30 2 * * *").next(after: spring, timeZone: berlin).map(KubeTime.format) == "2026-03-30T00:30:00Z")
+        #expect(try CronExpression(parsing: "0 0 29 2 *").next(after: at, timeZone: utc).map(KubeTime.format) == "2028-02-29T00:00:00Z")
+    }
+
     @Test("children: the ConfigMap with the resolved policy and a CronJob that never overlaps runs; no schedule, no CronJob")
     func children() throws {
         let owner = OwnerIdentity(kind: "DriftPolicy", name: "p", namespace: "default", uid: "u1")
