@@ -9,42 +9,11 @@ import Foundation
 import Logging
 import Testing
 
-/// One PostgreSQL per test process for the monitor's tests; each test gets its own database.
-actor DriftTestDatabase {
-    static let shared = DriftTestDatabase()
-    private var starting: Task<EmbeddedPostgres, any Error>?
-    private var databases = 0
-    let logger: Logger = {
-        var l = Logger(label: "capstan.drift.test")
-        l.logLevel = .warning
-        return l
-    }()
-
-    func server() async throws -> EmbeddedPostgres {
-        if let starting { return try await starting.value }
-        let logger = self.logger
-        let task = Task {
-            let dir = NSTemporaryDirectory() + "capstan-drift-tests-\(getpid())"
-            ChildProcess.removeAtExit(dir)
-            return try await EmbeddedPostgres.start(directory: dir + "/postgres", logger: logger)
-        }
-        starting = task
-        return try await task.value
-    }
-
-    /// A fresh database with the offline store's migrations applied.
-    func freshStore() async throws -> (pool: PostgresPool, url: String) {
-        let postgres = try await server()
-        databases += 1
-        let name = "d\(databases)_\(UInt32.random(in: 0...UInt32.max))"
-        let admin = try await PostgresConnection.connect(try PostgresConfig(url: postgres.url), logger: logger)
-        _ = try await admin.query("CREATE DATABASE \(name)")
-        await admin.close()
-        let url = String(postgres.url[..<postgres.url.lastIndex(of: "/")!]) + "/" + name
-        let pool = PostgresPool(config: try PostgresConfig(url: url), size: 4, logger: logger)
-        try await OfflineStore(pool: pool, logger: logger).migrate()
-        return (pool, url)
-    }
+/// A fresh database with the offline store's and the drift results' migrations.
+func freshOfflineStore() async throws -> (pool: PostgresPool, url: String) {
+    let store = try await DriftTestDatabase.shared.freshStore()
+    try await OfflineStore(pool: store.pool, logger: Logger(label: "capstan.drift.test")).migrate()
+    return (store.pool, "")
 }
 
 /// Generated trips: a reference week and a current day, with a known shift in `fare`, a new
@@ -186,7 +155,7 @@ struct DriftRunnerTests {
 
     @Test("a large reference (Wasserstein, Jensen-Shannon) decides as Evidently does; the superseded row does not count")
     func largeReference() async throws {
-        let (pool, _) = try await DriftTestDatabase.shared.freshStore()
+        let (pool, _) = try await freshOfflineStore()
         let data = TripData(seed: 7)
         try await data.insert(into: pool)
         let policy = try Self.policy(
@@ -229,7 +198,7 @@ struct DriftRunnerTests {
 
     @Test("a small reference (KS, chi-square, Z-test) decides as Evidently does")
     func smallReference() async throws {
-        let (pool, _) = try await DriftTestDatabase.shared.freshStore()
+        let (pool, _) = try await freshOfflineStore()
         let data = TripData(seed: 11)
         try await data.insert(into: pool)
         let day: TimeInterval = 86_400
@@ -246,7 +215,7 @@ struct DriftRunnerTests {
 
     @Test("an empty current window is not computed, feature by feature, and the dataset does not drift")
     func emptyCurrent() async throws {
-        let (pool, _) = try await DriftTestDatabase.shared.freshStore()
+        let (pool, _) = try await freshOfflineStore()
         try await TripData(seed: 3, currentRows: 0).insert(into: pool)
         let policy = try Self.policy(reference: DriftReference(rolling: try DurationString(parsing: "7d")))
         let result = try await DriftRunner(source: DriftWindowReader(pool: pool)).run(policy, now: TripData.now)
@@ -257,7 +226,7 @@ struct DriftRunnerTests {
 
     @Test("an unknown view or feature is an error that names it")
     func unknownFeature() async throws {
-        let (pool, _) = try await DriftTestDatabase.shared.freshStore()
+        let (pool, _) = try await freshOfflineStore()
         try await TripData(seed: 5, referenceRows: 10, currentRows: 10).insert(into: pool)
         var policy = try Self.policy(reference: DriftReference(rolling: try DurationString(parsing: "7d")))
         policy.features.append(.init(name: "tip", method: .auto, threshold: nil))
