@@ -32,6 +32,7 @@ let package = Package(
         .executable(name: "capstan-operator", targets: ["capstan-operator"]),
         .executable(name: "capstan-serving", targets: ["capstan-serving"]),
         .executable(name: "capstan-ingest", targets: ["capstan-ingest"]),
+        .executable(name: "capstan-drift", targets: ["capstan-drift"]),
         // Libraries for the benchmark package (bench/Package.swift); no product of its own links them.
         .library(
             name: "CapstanLibraries",
@@ -166,6 +167,18 @@ let package = Package(
                 "CapstanDrift", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanStore", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CCurl",
                 "CLibCrypto",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "capstan-drift",
+            dependencies: [
+                "CapstanDriftMonitor", "CapstanCommandLine", "CapstanCore", "CapstanKube", "CapstanKubeRuntime", "CapstanPostgres",
+                "CapstanTelemetry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

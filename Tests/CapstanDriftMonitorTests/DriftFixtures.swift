@@ -115,7 +115,10 @@ actor DriftTestDatabase {
     }
 
     /// A store on a fresh, migrated database (close its pool when done).
-    func freshStore() async throws -> DriftResultStore {
+    func freshStore() async throws -> DriftResultStore { try await freshStoreAndURL().store }
+
+    /// The same, with the database's URL (for programs the test starts).
+    func freshStoreAndURL() async throws -> (store: DriftResultStore, url: String) {
         let postgres = try await server()
         databases += 1
         let name = "drift\(databases)_\(UInt32.random(in: 0...UInt32.max))"
@@ -125,6 +128,6 @@ actor DriftTestDatabase {
         let url = String(postgres.url[..<postgres.url.lastIndex(of: "/")!]) + "/" + name
         let store = DriftResultStore(pool: PostgresPool(config: try PostgresConfig(url: url), size: 2, logger: logger), logger: logger)
         try await store.migrate()
-        return store
+        return (store, url)
     }
 }

@@ -11,9 +11,9 @@ import Testing
 
 /// A fresh database with the offline store's and the drift results' migrations.
 func freshOfflineStore() async throws -> (pool: PostgresPool, url: String) {
-    let store = try await DriftTestDatabase.shared.freshStore()
+    let (store, url) = try await DriftTestDatabase.shared.freshStoreAndURL()
     try await OfflineStore(pool: store.pool, logger: Logger(label: "capstan.drift.test")).migrate()
-    return (store.pool, "")
+    return (store.pool, url)
 }
 
 /// Generated trips: a reference week and a current day, with a known shift in `fare`, a new

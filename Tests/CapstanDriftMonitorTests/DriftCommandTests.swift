@@ -1,0 +1,78 @@
+import CapstanAPI
+import CapstanCore
+import CapstanDriftMonitor
+import CapstanEmbedded
+import Foundation
+import Logging
+import Testing
+
+/// `capstan-drift` end to end: a run against PostgreSQL stores its results, writes the report and
+/// raises the alert in a real Alertmanager; `history` lists it; `serve` shows its gauges.
+@Suite("capstan-drift", .timeLimit(.minutes(3)))
+struct DriftCommandTests {
+    static var binary: String? {
+        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? "")
+        for _ in 0..<4 {
+            url.deleteLastPathComponent()
+            let candidate = url.appendingPathComponent("capstan-drift").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/capstan-drift"
+        return FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil
+    }
+
+    @Test("run stores, reports and alerts; history lists the run; serve exports it")
+    func endToEnd() async throws {
+        let binary = try #require(Self.binary, "capstan-drift is not built (swift build)")
+        let logger = Logger(label: "capstan.drift.test")
+        let (pool, url) = try await freshOfflineStore()
+        try await TripData(seed: 21).insert(into: pool)
+        let directory = NSTemporaryDirectory() + "capstan-drift-cli-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let alertmanager = try await EmbeddedAlertmanager.start(directory: directory + "/alertmanager", logger: logger)
+        defer { alertmanager.stop() }
+        var policy = try DriftRunnerTests.policy(reference: DriftReference(rolling: try DurationString(parsing: "7d")))
+        policy.spec.alerts = DriftAlerts(alertmanager: alertmanager.url)
+        let policyPath = directory + "/policy.json"
+        try JSONEncoder().encode(policy).write(to: URL(fileURLWithPath: policyPath))
+        let environment = ProcessInfo.processInfo.environment.merging(["CAPSTAN_POSTGRES_URL": url]) { $1 }
+
+        let run = try await ChildProcess.capture(
+            name: "capstan-drift-run", executable: binary,
+            arguments: ["run", "--policy-file", policyPath, "--no-status", "--report-dir", directory + "/reports", "--at", "2026-12-07T12:00:00Z"],
+            environment: environment, separateErrors: true)
+        #expect(run.termination == .exited(0), "\(run.errorOutput)")
+        let fareLine = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("fare ") })
+        #expect(fareLine.contains("drifted"))
+        let reports = try FileManager.default.contentsOfDirectory(atPath: directory + "/reports")
+        #expect(reports.count == 1 && reports[0].hasSuffix(".html"))
+        let alerts = try await AlertmanagerClient(baseURL: alertmanager.url, http: CurlHTTPClient(), logger: logger)
+            .activeDriftAlerts(namespace: "default", policy: "trips-drift")
+        #expect(alerts.contains { $0.feature == "fare" && $0.name == .featureDrift })
+
+        let history = try await ChildProcess.capture(
+            name: "capstan-drift-history", executable: binary, arguments: ["history", "--policy", "trips-drift", "--feature", "fare"],
+            environment: environment, separateErrors: true)
+        #expect(history.termination == .exited(0), "\(history.errorOutput)")
+        #expect(history.output.contains(reports[0].replacingOccurrences(of: ".html", with: "")) && history.output.contains("fare: wasserstein"))
+
+        let port = try Loopback.freePort()
+        let serve = ChildProcess(
+            name: "capstan-drift-serve", executable: binary, arguments: ["serve", "--metrics-host", "127.0.0.1", "--metrics-port", String(port)],
+            logPath: directory + "/serve.log", environment: environment)
+        try await serve.start()
+        defer { serve.stop() }
+        let http = CurlHTTPClient()
+        var metrics = ""
+        for _ in 0..<100 {
+            if let response = try? await http.perform(.getJSON("http://127.0.0.1:\(port)/metrics")), response.status == 200 {
+                metrics = response.bodyText
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(metrics.contains("capstan_drift_detected{namespace=\"default\",policy=\"trips-drift\",feature=\"fare\",method=\"wasserstein\"} 1"), "\(serve.logTail())")
+        let report = try await http.perform(.getJSON("http://127.0.0.1:\(port)/reports/\(reports[0].replacingOccurrences(of: ".html", with: ""))"))
+        #expect(report.status == 200 && report.bodyText.contains("data-feature=\"fare\""))
+    }
+}
