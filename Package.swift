@@ -284,8 +284,9 @@ let package = Package(
                 "CapstanCommandLine", "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
                 "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels", "CapstanIngest",
                 "CapstanOperator", "CapstanKube", "CapstanKubeServer",  // operator demo
-                "CapstanOffline", "CapstanFeatures",
+                "CapstanOffline", "CapstanFeatures", "CapstanDriftMonitor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -145,14 +145,7 @@ struct HistoryCommand: AsyncParsableCommand {
         let store = DriftResultStore(pool: PostgresPool(config: try PostgresConfig(url: try postgres.requiredURL()), size: 1, logger: logger), logger: logger)
         try await store.migrate()
         for item in try await store.history(namespace: namespace, policy: policy, feature: feature, limit: limit) {
-            let run = item.run
-            var line = "\(run.runID)  \(EpochMillis.format(run.startedAt))  \(run.driftedFeatures)/\(run.totalFeatures) drifted"
-            line += run.datasetDrift ? "  DATASET DRIFT" : ""
-            line += run.qualityProblems > 0 ? "  \(run.qualityProblems) quality problems" : ""
-            if feature != nil, let row = item.wholeWindowResults.first {
-                line += "  \(row.feature): \(row.score.method?.rawValue ?? "-") \(row.score.score.map(DriftTable.number) ?? "-") \(row.score.decision.rawValue)"
-            }
-            print(line)
+            print(DriftHistoryLine.format(item, feature: feature))
         }
     }
 }

@@ -8,5 +8,5 @@ struct Capstan: AsyncParsableCommand {
         abstract: "Capstan: feature store, model serving, drift monitoring and batch pipelines for your own models.",
         subcommands: [Demo.self, Generate.self, Upload.self,
                       TrainingSetCommand.self, BackfillCommand.self, LineageCommand.self,
-                      OperatorDemoCommand.self])
+                      OperatorDemoCommand.self, DriftCommands.self])
 }

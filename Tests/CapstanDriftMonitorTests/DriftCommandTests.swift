@@ -75,4 +75,53 @@ struct DriftCommandTests {
         let report = try await http.perform(.getJSON("http://127.0.0.1:\(port)/reports/\(reports[0].replacingOccurrences(of: ".html", with: ""))"))
         #expect(report.status == 200 && report.bodyText.contains("data-feature=\"fare\""))
     }
+
+    /// The `capstan` CLI next to the test bundle.
+    static var capstanBinary: String? {
+        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? "")
+        for _ in 0..<4 {
+            url.deleteLastPathComponent()
+            let candidate = url.appendingPathComponent("capstan").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    @Test("capstan drift run -f checks the manifest against the registered views, runs it and writes the report; a bad one names the field")
+    func cliRun() async throws {
+        let binary = try #require(Self.capstanBinary, "capstan is not built (swift build)")
+        let (pool, url) = try await freshOfflineStore()
+        try await TripData(seed: 23).insert(into: pool)
+        let directory = NSTemporaryDirectory() + "capstan-drift-cli-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manifest = """
+            apiVersion: ml.capstan.dev/v1alpha1
+            kind: DriftPolicy
+            metadata: { name: trips-drift }
+            spec:
+              target: { featureView: trips }
+              reference: { rolling: 7d }
+              current: { window: 1d, chunkPeriod: 6h }
+              features:
+                - { name: flag, ignore: true }
+            """
+        try manifest.write(toFile: directory + "/policy.yaml", atomically: true, encoding: .utf8)
+        let run = try await ChildProcess.capture(
+            name: "capstan-drift-cli", executable: binary,
+            arguments: ["drift", "run", "-f", directory + "/policy.yaml", "--postgres-url", url, "--report", directory + "/out.html", "--at", "2026-12-07T12:00:00Z"],
+            separateErrors: true)
+        #expect(run.termination == .exited(0), "\(run.errorOutput)")
+        #expect(run.output.split(separator: "\n").contains { $0.hasPrefix("fare ") && $0.contains("drifted") })
+        #expect(!run.output.contains("flag "))
+        #expect(try String(contentsOfFile: directory + "/out.html", encoding: .utf8).contains("data-feature=\"fare\""))
+
+        try manifest.replacingOccurrences(of: "flag, ignore: true", with: "tip, method: ks").write(
+            toFile: directory + "/bad.yaml", atomically: true, encoding: .utf8)
+        let bad = try await ChildProcess.capture(
+            name: "capstan-drift-cli", executable: binary, arguments: ["drift", "run", "-f", directory + "/bad.yaml", "--postgres-url", url],
+            separateErrors: true)
+        #expect(bad.termination != .exited(0))
+        #expect(bad.errorOutput.contains("spec.features[0].name: 'tip' is not a watched feature"), "\(bad.errorOutput)")
+    }
 }

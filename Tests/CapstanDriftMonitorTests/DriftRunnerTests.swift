@@ -63,7 +63,7 @@ struct TripData {
             _ = try await connection.query(
                 """
                 INSERT INTO capstan_feature_definitions (view, version, hash, spec, numeric_features, string_features)
-                VALUES ('trips', 1, 'test', '{}', '{fare,distance,passengers,rating,flag}', '{city}')
+                VALUES ('trips', 1, 'test', \(try await connection.literal(try Self.specJSON()))::jsonb, '{fare,distance,passengers,rating,flag}', '{city}')
                 """)
             func literal(_ row: Row, createdOffset: Int64, fare: Double? = nil) -> String {
                 var numbers = row.numbers
@@ -82,6 +82,15 @@ struct TripData {
                     """)
             }
         }
+    }
+
+    /// A FeatureView spec with these features (what `capstan drift run -f` checks a policy against).
+    static func specJSON() throws -> String {
+        let spec = FeatureViewSpec(
+            entity: "trip_id", source: FeatureSource(uploads: true), eventTime: EventTimeSpec(field: "timestamp"),
+            schema: [EventField(name: "trip_id", type: .string, required: true), EventField(name: "timestamp", type: .timestamp, required: true)],
+            features: (numeric + categorical).map { FeatureSpec(name: $0, expr: $0 == "city" ? "'x'" : "1") })
+        return String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
     }
 
     /// The rows as CSV (header, empty field = missing), as Evidently reads them.
