@@ -141,7 +141,7 @@ public struct DriftWindowReader: Sendable {
                 """
                 COPY (SELECT entity, event_ts, created_ts, definition_version, \(numbers), \(texts) FROM capstan_feature_rows
                 WHERE \(range)view = \(viewLiteral)
-                AND event_ts >= '\(Self.timestamp(micros: fromMicros))'::timestamptz AND event_ts < '\(Self.timestamp(micros: toMicros))'::timestamptz)
+                AND event_ts >= '\(PostgresTimestamp.literal(micros: fromMicros))'::timestamptz AND event_ts < '\(PostgresTimestamp.literal(micros: toMicros))'::timestamptz)
                 TO STDOUT (FORMAT binary)
                 """)
         }
@@ -162,17 +162,6 @@ public struct DriftWindowReader: Sendable {
         return WindowDecoder.merge(parts, layout: layout, fromMicros: fromMicros, toMicros: toMicros, newest: newest)
     }
 
-    /// `YYYY-MM-DD HH:MM:SS.ffffff+00` for Unix epoch microseconds.
-    static func timestamp(micros: Int64) -> String {
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
-        var t = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return String(
-            format: "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(fraction))
-    }
 }
 
 /// How a feature is stored in the offline rows.
@@ -236,17 +225,7 @@ final class WindowDecoder: @unchecked Sendable {
     }
 
     func consume(_ message: UnsafeRawBufferPointer) throws {
-        var r = PostgresBinaryReader(message)
-        if !headerDone {
-            try r.skipCopyHeader()
-            headerDone = true
-        }
-        while !r.atEnd {
-            let fields = try r.int16()
-            if fields == -1 { return }  // trailer
-            guard fields == 6 else { throw CapstanError(.protocolError, "COPY row has \(fields) fields, expected 6") }
-            try row(&r)
-        }
+        try PostgresBinaryReader.forEachRow(in: message, fields: 6, headerDone: &headerDone) { try row(&$0) }
     }
 
     private func row(_ r: inout PostgresBinaryReader) throws {

@@ -198,26 +198,15 @@ public struct TrainingSetBuilder: Sendable {
         var parts: [String] = []
         for view in views {
             var part = "view = \(try await connection.literal(view.view)) AND definition_version = \(view.definition.version)"
-            part += " AND event_ts <= '\(postgresTimestamp(micros: labels.maxMicros))'::timestamptz"
+            part += " AND event_ts <= '\(PostgresTimestamp.literal(micros: labels.maxMicros))'::timestamptz"
             if view.ttlMicros > 0 {
-                part += " AND event_ts >= '\(postgresTimestamp(micros: labels.minMicros - view.ttlMicros))'::timestamptz"
+                part += " AND event_ts >= '\(PostgresTimestamp.literal(micros: labels.minMicros - view.ttlMicros))'::timestamptz"
             }
             parts.append("(\(part))")
         }
         return parts.joined(separator: " OR ")
     }
 
-    /// `YYYY-MM-DD HH:MM:SS.ffffff+00` for Unix epoch microseconds.
-    static func postgresTimestamp(micros: Int64) -> String {
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
-        var t = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return String(
-            format: "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(fraction))
-    }
 }
 
 /// A built training set: the label rows with their point-in-time feature values, written out

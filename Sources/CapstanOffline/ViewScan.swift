@@ -118,17 +118,7 @@ final class ScanTask: @unchecked Sendable {
     }
 
     func consume(_ message: UnsafeRawBufferPointer) throws {
-        var r = PostgresBinaryReader(message)
-        if !headerDone {
-            try r.skipCopyHeader()
-            headerDone = true
-        }
-        while !r.atEnd {
-            let fields = try r.int16()
-            if fields == -1 { return }  // trailer
-            guard fields == 7 else { throw CapstanError(.protocolError, "COPY row has \(fields) fields, expected 7") }
-            try row(&r)
-        }
+        try PostgresBinaryReader.forEachRow(in: message, fields: 7, headerDone: &headerDone) { try row(&$0) }
     }
 
     private func row(_ r: inout PostgresBinaryReader) throws {

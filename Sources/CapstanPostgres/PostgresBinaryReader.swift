@@ -78,4 +78,23 @@ public struct PostgresBinaryReader {
         _ = try r.int32()  // lower bound
         for i in 0..<min(size, limit) { try body(i, try r.nullableField()) }
     }
+
+    /// Calls `row` for each row of one COPY message, positioned after the row's field count;
+    /// the stream's first message starts with the header (`headerDone` tracks it). Rows must
+    /// have `fields` fields; the trailer ends the stream.
+    public static func forEachRow(
+        in message: UnsafeRawBufferPointer, fields: Int16, headerDone: inout Bool, _ row: (inout PostgresBinaryReader) throws -> Void
+    ) throws {
+        var r = PostgresBinaryReader(message)
+        if !headerDone {
+            try r.skipCopyHeader()
+            headerDone = true
+        }
+        while !r.atEnd {
+            let count = try r.int16()
+            if count == -1 { return }  // trailer
+            guard count == fields else { throw CapstanError(.protocolError, "COPY row has \(count) fields, expected \(fields)") }
+            try row(&r)
+        }
+    }
 }
