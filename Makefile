@@ -37,6 +37,7 @@ bench: setup
 	bench/operator.sh
 	bench/upload.sh
 	bench/pit.sh
+	bench/drift.sh
 
 # Regenerate committed artefacts: the CRDs (crds/ and the chart's copy) and the gRPC stubs.
 crds: setup

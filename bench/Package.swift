@@ -34,5 +34,6 @@ let package = Package(
             name: "capstan-gateway-bench", dependencies: [capstan, argumentParser, logging, serviceLifecycle], swiftSettings: swiftSettings),
         .executableTarget(name: "capstan-upload-bench", dependencies: [capstan, argumentParser, serviceLifecycle], swiftSettings: swiftSettings),
         .executableTarget(name: "capstan-pit-bench", dependencies: [capstan, argumentParser], swiftSettings: swiftSettings),
+        .executableTarget(name: "capstan-drift-bench", dependencies: [capstan, argumentParser], swiftSettings: swiftSettings),
     ]
 )

@@ -113,10 +113,41 @@ struct CategoryTable: Sendable {
         case (.numbers(let a, _), .numbers(let b, _)):
             self.init(a, b, less: <, label: { String($0) })
         case (.text(let a), .text(let b)):
-            self.init(a.map { TextKey(text: $0) }, b.map { TextKey(text: $0) }, less: <, label: \.text)
+            self.init(texts: a, b)
         default:
             return nil
         }
+    }
+
+    /// Strings counted through ``TextCategories``: the same table as the generic initialiser
+    /// over ``TextKey`` gives.
+    init(texts a: [String], _ b: [String]) {
+        var categories = TextCategories()
+        var ref: [Int] = [], cur: [Int] = []
+        for text in a {
+            let k = categories.index(of: text)
+            if k == ref.count {
+                ref.append(0)
+                cur.append(0)
+            }
+            ref[k] += 1
+        }
+        for text in b {
+            let k = categories.index(of: text)
+            if k == ref.count {
+                ref.append(0)
+                cur.append(0)
+            }
+            cur[k] += 1
+        }
+        reference = ref
+        current = cur
+        referenceTotal = a.count
+        currentTotal = b.count
+        labels = categories.labels
+        var best = 0
+        for k in labels.indices.dropFirst() where TextKey(text: labels[k]) < TextKey(text: labels[best]) { best = k }
+        smallest = best
     }
 
     /// Counted by hashing (Double's hashing equates −0.0 and 0.0, as pandas does).
@@ -163,6 +194,19 @@ func distinctCount(_ a: [Double], _ b: [Double] = [], limit: Int) -> Int {
     for values in [a, b] {
         for value in values where !seen.contains(value) {
             seen.append(value)
+            if seen.count >= limit { return limit }
+        }
+    }
+    return seen.count
+}
+
+/// The number of distinct strings (as ``TextKey`` compares them) over both arrays, counted up
+/// to `limit`.
+func distinctCount(_ a: [String], _ b: [String], limit: Int) -> Int {
+    var seen = TextCategories()
+    for values in [a, b] {
+        for value in values {
+            _ = seen.index(of: value)
             if seen.count >= limit { return limit }
         }
     }

@@ -25,6 +25,7 @@ struct DriftInputs: Sendable {
     /// counted up to `limit`.
     func distinctValues(limit: Int) -> Int {
         if let a = reference.numbers, let b = current.numbers { return distinctCount(a, b, limit: limit) }
+        if case .text(let a) = reference.values, case .text(let b) = current.values { return distinctCount(a, b, limit: limit) }
         return Swift.min(CategoryTable(reference, current)?.count ?? 0, limit)
     }
 }

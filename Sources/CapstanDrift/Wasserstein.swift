@@ -7,7 +7,7 @@ public enum Wasserstein {
     /// (scipy `_cdf_distance` with p = 1). Nil when either sample is empty (scipy raises).
     public static func distance(_ u: [Double], _ v: [Double]) -> Double? {
         guard !u.isEmpty, !v.isEmpty else { return nil }
-        return distance(sortedU: u.sorted(), sortedV: v.sorted())
+        return distance(sortedU: RadixSort.ascending(u), sortedV: RadixSort.ascending(v))
     }
 
     /// The distance for samples already sorted ascending (both non-empty).
@@ -55,6 +55,6 @@ public enum Wasserstein {
     /// Evidently's normed distance for two unsorted samples; nil when either is empty.
     public static func normed(reference: [Double], current: [Double]) -> Double? {
         guard !reference.isEmpty, !current.isEmpty else { return nil }
-        return normed(reference: reference, sortedReference: reference.sorted(), sortedCurrent: current.sorted())
+        return normed(reference: reference, sortedReference: RadixSort.ascending(reference), sortedCurrent: RadixSort.ascending(current))
     }
 }

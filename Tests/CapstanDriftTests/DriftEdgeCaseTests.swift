@@ -1,3 +1,4 @@
+import CapstanCore
 import CapstanDrift
 import Testing
 
@@ -185,6 +186,49 @@ struct DriftEdgeCaseTests {
         #expect(Histogram.edges(minimum: 0, maximum: 1, size: 2, rule: .sturges, integral: true) == [0, 1])
         #expect(Histogram.edges(minimum: 0, maximum: 1, size: 2, rule: .sturges) == [0, 0.5, 1])
         #expect(Histogram.edges(minimum: 2, maximum: 2, size: 5, rule: .sturges) == [1.5, 2.5])
+    }
+
+    @Test("large windows: the fast sort, bin search and category counting answer as the plain definitions do")
+    func largeWindowPaths() throws {
+        var random = SplitMix64(seed: 17)
+        // Ties, both zeros, negatives and infinities, past the radix sort's minimum size.
+        let pool: [Double] = [-0.0, 0.0, 1, -1, 2.5, -2.5, 1e300, -1e-300, .infinity, -.infinity]
+        let u = (0..<6000).map { i in i % 3 == 0 ? pool[Int(random.next() % 10)] : random.nextDouble() * 200 - 100 }
+        let v = (0..<5000).map { _ in random.nextDouble() * 150 - 50 }
+        let finite = u.filter(\.isFinite)
+        #expect(Wasserstein.distance(finite, v) == Wasserstein.distance(sortedU: finite.sorted(), sortedV: v.sorted()))
+        #expect(try Self.score(.wasserstein, .numeric(u), .numeric(v)).score == Wasserstein.normed(
+            reference: finite, sortedReference: finite.sorted(), sortedCurrent: v.sorted()))
+        // Bins found from the even-spacing guess equal a search over the sorted values, for even
+        // and uneven edges and values on the edges.
+        let values = finite.filter { abs($0) <= 100 } + [-100, 100, 0, 50]
+        let even = try #require(Histogram.edges(minimum: -100, maximum: 100, size: values.count, rule: .count(22)))
+        for edges in [even, [-100, -99, -3, 0, 0.5, 7, 99.999, 100]] {
+            #expect(Histogram.counts(values: values, edges: edges) == Histogram.counts(sorted: values.sorted(), edges: edges))
+        }
+        // Categories: first appearance order, counts per exact string (empty, short, long, é twice).
+        let names = ["", "a", "é", "e\u{301}", "a much longer category name than fifteen bytes", "b"] + (0..<200).map { "c\($0)" }
+        let reference = (0..<9000).map { _ in names[Int(random.next() % UInt64(names.count))] }
+        let current = (0..<7000).map { _ in names[Int(random.next() % 100)] }
+        var index: [[UInt8]: Int] = [:]
+        var order: [[UInt8]] = []
+        var counts: [[Int]] = [[], []]
+        for (side, column) in [reference, current].enumerated() {
+            for name in column {
+                let key = Array(name.utf8)
+                if index[key] == nil {
+                    index[key] = order.count
+                    order.append(key)
+                    counts[0].append(0)
+                    counts[1].append(0)
+                }
+                counts[side][index[key]!] += 1
+            }
+        }
+        let shares = try EvidentlyBinning.shares(reference: .categorical(reference), current: .categorical(current), fillZeroes: false).get()
+        #expect(shares.categories?.map { Array($0.utf8) } == order)
+        #expect(shares.reference == counts[0].map { Double($0) / 9000 })
+        #expect(shares.current == counts[1].map { Double($0) / 7000 })
     }
 
     @Test("Evidently's feel_zeroes: min(non-zero)/10⁶ when that is ≤ 0.0001, else 0.0001")
