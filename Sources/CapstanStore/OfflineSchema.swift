@@ -24,6 +24,9 @@ import CapstanPostgres
 /// - `capstan_upload_segments`: the uploaded records as received (CSV records without the header,
 ///   which `capstan_uploads.header` holds, or JSONL lines), one row per batch, for backfills.
 ///
+/// Migration 6 (the prediction log, see `predictionLog`): `capstan_predictions`,
+/// `capstan_prediction_rejects`.
+///
 /// TimescaleDB is not packaged by Debian; tables are plain, with BRIN indexes on time.
 public enum OfflineSchema {
     public static let migrations: [PostgresMigration] = [
@@ -144,6 +147,7 @@ public enum OfflineSchema {
         runsAndLineage,
         compressedRawLogs,
         sourceIDs,
+        predictionLog,
     ]
 
     /// Migration 4: the raw logs (stream segments, upload segments) are stored lz4-compressed.
