@@ -44,6 +44,12 @@ struct Demo: AsyncParsableCommand {
     @Flag(help: "Keep the servers' data directory.")
     var keep = false
 
+    @Option(help: "The distribution shift the generator applies halfway through (0 = none, no drift act).")
+    var shift: Double = 1
+
+    @Option(help: "Where the drift act writes its HTML report (kept after the demo).")
+    var driftReportDirectory: String = ".capstan/drift-reports"
+
     @Option(help: "Port for the worker's /metrics, /healthz, /readyz (0 = a free port).")
     var metricsPort: Int = 0
 
@@ -77,10 +83,14 @@ struct Demo: AsyncParsableCommand {
         let opsTask = Task { try await services.run() }
         let workerTask = Task { try await worker.run() }
 
+        let shiftAfter = Duration.milliseconds(Int64(seconds * 500))
         let generator = EventGenerator(
-            kafka: stack.kafkaConfig, topic: topic, producers: 2, rate: rate, users: FakeUsers(users: users, badEventRate: badRate))
+            kafka: stack.kafkaConfig, topic: topic, producers: 2, rate: rate, users: FakeUsers(users: users, badEventRate: badRate),
+            shiftAfter: shift > 0 ? shiftAfter : nil, shift: shift)
         let started = ContinuousClock.now
+        let startedAt = Date()
         let report = try await generator.run(count: nil, duration: .milliseconds(Int64(seconds * 1000)), logger: logger)
+        let times = GeneratorTimes(start: startedAt, shift: startedAt.addingTimeInterval(shiftAfter.inSeconds), end: Date())
         Console.line("generated \(report.sent) events in \(String(format: "%.1f", report.seconds)) s (\(Int(report.eventsPerSecond)) events/s, \(report.failed) failed deliveries)")
 
         // Wait until the worker has consumed everything, then stop it (which drains and commits).
@@ -102,6 +112,7 @@ struct Demo: AsyncParsableCommand {
         try await printTrainingSet(stack: stack, logger: logger)
         let dlqTopic = loaded.first?.spec.source.kafka.map { $0.deadLetterTopic ?? "\($0.topic).dlq" } ?? "\(topic).dlq"
         try await printDeadLetters(stack: stack, topic: dlqTopic, counted: stats.deadLettered, logger: logger)
+        if shift > 0, loaded.contains(where: { $0.name == "user_activity" }) { try await driftAct(stack: stack, times: times, logger: logger) }
         try await serveChurnModel(stack: stack, logger: logger)
         await services.triggerGracefulShutdown()
         try? await opsTask.value

@@ -71,15 +71,12 @@ struct DriftRunCommand: AsyncParsableCommand {
         } ?? Date()
         let (pool, server) = try await store.open(logger: logger)
         defer { server?.stop() }
-        var views: [String: FeatureView] = [:]
-        for definition in try await FeatureRegistry(pool: pool).allDefinitions() { views[definition.view] = try definition.featureView() }
-        let resolved: DriftPolicyDesign.Resolved
-        switch DriftPolicyDesign.validate(policy, namespace: namespace, featureView: { views[$0] }, modelDeployment: { _ in nil }, now: now) {
-        case .success(let value): resolved = value
-        case .failure(let problem): throw ValidationError("\(file): \(problem.message)")
+        let document: DriftPolicyDocument
+        do {
+            document = try await DriftPolicyCheck.document(policy, namespace: namespace, pool: pool, now: now)
+        } catch let problem as DriftPolicyCheck.Invalid {
+            throw ValidationError("\(file): \(problem.message)")
         }
-        let document = try JSONDecoder().decode(
-            DriftPolicyDocument.self, from: Data(try DriftPolicyDesign.policyDocument(policy, namespace: namespace, resolved: resolved).utf8))
         let results = DriftResultStore(pool: pool, logger: logger)
         try await results.migrate()
         let directory = report.map { ($0 as NSString).deletingLastPathComponent }
@@ -98,6 +95,27 @@ struct DriftRunCommand: AsyncParsableCommand {
             if let report { print("report: \(report) (open it in a browser)") }
         }
         for problem in outcome.problems { Console.line("warning: \(problem)") }
+    }
+}
+
+/// A DriftPolicy checked as the operator checks it, against the FeatureViews registered in the
+/// offline store, and turned into the document a run reads (the operator's ConfigMap content).
+enum DriftPolicyCheck {
+    struct Invalid: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    static func document(_ policy: DriftPolicy, namespace: String, pool: PostgresPool, now: Date) async throws -> DriftPolicyDocument {
+        var views: [String: FeatureView] = [:]
+        for definition in try await FeatureRegistry(pool: pool).allDefinitions() { views[definition.view] = try definition.featureView() }
+        switch DriftPolicyDesign.validate(policy, namespace: namespace, featureView: { views[$0] }, modelDeployment: { _ in nil }, now: now) {
+        case .success(let resolved):
+            let text = try DriftPolicyDesign.policyDocument(policy, namespace: namespace, resolved: resolved)
+            return try JSONDecoder().decode(DriftPolicyDocument.self, from: Data(text.utf8))
+        case .failure(let problem):
+            throw Invalid(message: problem.message)
+        }
     }
 }
 
