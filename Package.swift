@@ -164,7 +164,8 @@ let package = Package(
         .target(
             name: "CapstanDriftMonitor",
             dependencies: [
-                "CapstanDrift", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanStore", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CCurl",
+                "CapstanDrift", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanRedis", "CapstanStore", "CapstanOffline", "CapstanKube",
+                "CapstanKubeRuntime", "CCurl",
                 "CLibCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -184,7 +185,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanDriftMonitorTests",
-            dependencies: ["CapstanDriftMonitor", "CapstanDrift", "CapstanAPI", "CapstanEmbedded", "CapstanCore", "CapstanPostgres", "CapstanStore"],
+            dependencies: ["CapstanDriftMonitor", "CapstanDrift", "CapstanAPI", "CapstanEmbedded", "CapstanCore", "CapstanPostgres", "CapstanRedis", "CapstanStore"],
             swiftSettings: swiftSettings
         ),
 

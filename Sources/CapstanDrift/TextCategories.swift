@@ -6,9 +6,9 @@ import Foundation
 /// `[TextKey: Int]` dictionary spent most of its time in SipHash and in the per-byte comparison
 /// of `String.UTF8View`; this takes about a fifth of the CPU. Not hardened against chosen collisions (a
 /// collision costs a comparison, not a wrong answer).
-struct TextCategories {
+public struct TextCategories: Sendable {
     /// The distinct strings, by number.
-    private(set) var labels: [String] = []
+    public private(set) var labels: [String] = []
     /// Per slot: the number of the string there, or -1.
     private var slots: [Int32]
     private var mask: Int
@@ -17,17 +17,32 @@ struct TextCategories {
     private var bytes: [UInt8] = []
     private var starts: [Int] = [0]
 
-    init() {
+    public init() {
         slots = [Int32](repeating: -1, count: 64)
         mask = 63
     }
 
-    var count: Int { labels.count }
+    public var count: Int { labels.count }
 
     /// The number of `text`, numbering it next when it is new.
-    mutating func index(of text: String) -> Int {
+    public mutating func index(of text: String) -> Int {
         var utf8 = text
         return utf8.withUTF8 { index(bytes: $0, text: text) }
+    }
+
+    /// The number of `text`, or nil when it was never numbered.
+    public func number(of text: String) -> Int? {
+        var utf8 = text
+        return utf8.withUTF8 { probe in
+            let hash = Self.hash(probe)
+            var slot = Int(truncatingIfNeeded: hash) & mask
+            while true {
+                let k = Int(slots[slot])
+                if k < 0 { return nil }
+                if hashes[k] == hash && equal(k, probe) { return k }
+                slot = (slot + 1) & mask
+            }
+        }
     }
 
     private mutating func index(bytes probe: UnsafeBufferPointer<UInt8>, text: String) -> Int {

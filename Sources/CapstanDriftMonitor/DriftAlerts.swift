@@ -1,4 +1,5 @@
 import CapstanDrift
+import CapstanKube
 import Foundation
 
 /// The alerts a drift run can raise (the `alertname` label).
@@ -110,6 +111,18 @@ public struct DriftAlertRules: Sendable, Hashable {
     public init(severity: String = "warning", reportURL: String? = nil) {
         self.severity = severity
         self.reportURL = reportURL
+    }
+
+    /// The alerts active after the last of `runs` (oldest first), each with the start of the run
+    /// that first raised it: the decisions replayed run by run, so a feature drifting for ten
+    /// runs keeps the first run's `startsAt`, and one that stopped in between starts again.
+    public func active(after runs: [DriftRunResult]) -> [DriftAlert] {
+        var active: [DriftAlert] = []
+        for run in runs {
+            guard let started = KubeTime.parse(run.startedAt) else { continue }
+            active = decide(run, previous: active, now: started).active
+        }
+        return active
     }
 
     /// Compares the alerts `result` raises with `previous` (the `active` alerts after the

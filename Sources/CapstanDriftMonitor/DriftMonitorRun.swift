@@ -78,9 +78,13 @@ public struct DriftMonitorRun: Sendable {
     public func execute(_ policy: DriftPolicyDocument, now: Date = Date()) async throws -> Outcome {
         let result = try await runner.run(policy, now: now)
         let meta: Logger.Metadata = ["drift.policy": "\(policy.namespace)/\(policy.name)", "drift.run": "\(result.runID)"]
-        // The alerts that were active after the previous stored run of this policy.
-        let previousRun = try await store.history(namespace: policy.namespace, policy: policy.name, limit: 1).first
-        let previous = try await previousRun.asyncMap { try await store.run(id: $0.run.runID) } ?? nil
+        // The policy's earlier runs, oldest first, read once: the report's time series and the
+        // alerts that were active after the last of them.
+        var earlier: [DriftRunResult] = []
+        for item in try await store.history(namespace: policy.namespace, policy: policy.name, limit: Self.historyRuns).reversed()
+        where item.run.runID != result.runID {
+            if let run = try await store.run(id: item.run.runID) { earlier.append(run) }
+        }
         let stored = try await store.write(result)
         logger.info(
             "drift run done: \(result.dataset.driftedFeatures) of \(result.dataset.totalFeatures) features drifted", metadata: meta)
@@ -90,21 +94,17 @@ public struct DriftMonitorRun: Sendable {
         if let directory = options.reportDirectory {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let history = try await store.history(namespace: policy.namespace, policy: policy.name, limit: 30)
-                var runs: [DriftRunResult] = []
-                for item in history.reversed() where item.run.runID != result.runID {
-                    if let run = try await store.run(id: item.run.runID) { runs.append(run) }
-                }
                 let path = (directory as NSString).appendingPathComponent("\(result.runID).html")
-                try DriftReport.html(result, history: runs).write(toFile: path, atomically: true, encoding: .utf8)
+                try DriftReport.html(result, history: earlier).write(toFile: path, atomically: true, encoding: .utf8)
                 reportPath = path
             } catch {
                 problems.append("the report was not written: \(error)")
             }
         }
+        var policyObject: JSONValue?
         if let kube = options.kube {
             do {
-                try await DriftStatusWriter(client: kube).write(result)
+                policyObject = try await DriftStatusWriter(client: kube).write(result)
             } catch {
                 problems.append("the DriftPolicy's status was not written: \(error)")
             }
@@ -112,8 +112,7 @@ public struct DriftMonitorRun: Sendable {
 
         let reportURL = options.reportBaseURL.map { "\($0.hasSuffix("/") ? String($0.dropLast()) : $0)/reports/\(result.runID)" }
         let rules = DriftAlertRules(reportURL: reportURL)
-        let previousAlerts = previous.map { rules.alerts(for: $0, startingAt: KubeTime.parse($0.startedAt) ?? now) } ?? []
-        let decision = rules.decide(result, previous: previousAlerts, now: now)
+        let decision = rules.decide(result, previous: rules.active(after: earlier), now: now)
         let alerts = policy.spec.alerts
         if let base = alerts?.alertmanager {
             do {
@@ -133,7 +132,8 @@ public struct DriftMonitorRun: Sendable {
             }
         }
         if let events = options.events, let kube = options.kube, alerts?.events != false, decision.hasChanges {
-            if let object = try? await kube.getIfExists(DriftStatusWriter.resource, name: policy.name, namespace: policy.namespace) {
+            if policyObject == nil { policyObject = try? await kube.getIfExists(DriftStatusWriter.resource, name: policy.name, namespace: policy.namespace) }
+            if let object = policyObject {
                 for alert in decision.firing {
                     await events.record(on: object, warning: true, reason: alert.name?.rawValue ?? "Drift", message: alert.annotations["summary"] ?? "drift")
                 }
@@ -150,6 +150,10 @@ public struct DriftMonitorRun: Sendable {
         return Outcome(result: result, stored: stored, reportPath: reportPath, alerts: decision, problems: problems)
     }
 
+    /// How many earlier runs a run reads: the report's time series, and how far back an alert's
+    /// first firing is found (an alert firing for longer shows the oldest of these runs' start).
+    static let historyRuns = 30
+
     /// 3 × the interval between two scheduled runs (3 h for on-demand policies).
     static func resendHorizon(_ schedule: DriftSchedule?, now: Date) -> Duration {
         guard let schedule, let cron = try? CronExpression(parsing: schedule.cron),
@@ -157,14 +161,5 @@ public struct DriftMonitorRun: Sendable {
             let second = cron.next(after: first, timeZone: TimeZone(identifier: schedule.timeZone ?? "UTC") ?? .gmt)
         else { return .seconds(3 * 3600) }
         return .seconds(max(60, 3 * second.timeIntervalSince(first)))
-    }
-}
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        switch self {
-        case .some(let value): try await transform(value)
-        case .none: nil
-        }
     }
 }

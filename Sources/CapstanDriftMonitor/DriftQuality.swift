@@ -1,4 +1,5 @@
 import CapstanAPI
+import CapstanDrift
 import Foundation
 
 /// The data-quality checks of one run over the current window: missing share, values outside
@@ -9,7 +10,7 @@ import Foundation
 enum DriftQuality {
     static func check(
         policy: DriftPolicyDocument, plans: [DriftRunner.FeaturePlan], reference: DriftWindow, current: DriftWindow, windows: DriftWindows,
-        now: Date
+        health: DriftViewHealth = DriftViewHealth(), now: Date
     ) -> [QualityFinding] {
         let rules = policy.spec.dataQuality
         var findings: [QualityFinding] = []
@@ -37,16 +38,16 @@ enum DriftQuality {
             case (.numbers(let values), .numbers(let referenceValues)):
                 let range = declared[plan.name]
                 var low = range?.min, high = range?.max
-                if range == nil {
-                    let present = referenceValues.filter(\.isFinite)
-                    low = present.min()
-                    high = present.max()
-                }
+                if range == nil { (low, high) = finiteRange(referenceValues) }
                 guard low != nil || high != nil else { continue }
-                let present = values.filter(\.isFinite)
-                guard !present.isEmpty else { continue }
-                let outside = present.reduce(0) { count, v in count + ((low.map { v < $0 } ?? false) || (high.map { v > $0 } ?? false) ? 1 : 0) }
-                let share = Double(outside) / Double(present.count)
+                let lowest = low ?? -.infinity, highest = high ?? .infinity
+                var present = 0, outside = 0
+                for v in values where v.isFinite {
+                    present += 1
+                    if v < lowest || v > highest { outside += 1 }
+                }
+                guard present > 0 else { continue }
+                let share = Double(outside) / Double(present)
                 let bounds = "[\(low.map { format($0) } ?? "−∞"), \(high.map { format($0) } ?? "∞")]"
                 let violated = range != nil && outside > 0
                 findings.append(
@@ -54,19 +55,29 @@ enum DriftQuality {
                         check: .outOfRangeShare, feature: plan.name, value: share, limit: range != nil ? 0 : nil, violated: violated,
                         message: "\(plan.name): \(percent(share)) of values outside \(range != nil ? "the declared range" : "the reference's range") \(bounds)"))
             case (.texts(let values), .texts(let referenceValues)):
-                let known = Set(referenceValues.compactMap { $0 })
-                let present = values.compactMap { $0 }
-                guard !present.isEmpty, !known.isEmpty else { continue }
-                var newCounts: [String: Int] = [:]
-                for value in present where !known.contains(value) { newCounts[value, default: 0] += 1 }
-                let share = Double(newCounts.values.reduce(0, +)) / Double(present.count)
+                var known = TextCategories()
+                for case let value? in referenceValues { _ = known.index(of: value) }
+                guard known.count > 0 else { continue }
+                // Values the reference never saw, numbered in their own table to count them.
+                var unseen = TextCategories()
+                var unseenCounts: [Int] = []
+                var present = 0
+                for case let value? in values {
+                    present += 1
+                    if known.number(of: value) != nil { continue }
+                    let k = unseen.index(of: value)
+                    if k == unseenCounts.count { unseenCounts.append(0) }
+                    unseenCounts[k] += 1
+                }
+                guard present > 0 else { continue }
+                let share = Double(unseenCounts.reduce(0, +)) / Double(present)
                 let limit = rules?.maxNewCategoryShare
                 let violated = limit.map { share > $0 } ?? false
-                let examples = newCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(3).map { "'\($0.key)'" }
+                let examples = zip(unseen.labels, unseenCounts).sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(3).map { "'\($0.0)'" }
                 findings.append(
                     QualityFinding(
                         check: .newCategoryShare, feature: plan.name, value: share, limit: limit, violated: violated,
-                        message: "\(plan.name): \(percent(share)) of values in \(newCounts.count) categories the reference never saw\(examples.isEmpty ? "" : " (" + examples.joined(separator: ", ") + ")")\(limit.map { violated ? ", above the \(percent($0)) limit" : "" } ?? "")"))
+                        message: "\(plan.name): \(percent(share)) of values in \(unseen.count) categories the reference never saw\(examples.isEmpty ? "" : " (" + examples.joined(separator: ", ") + ")")\(limit.map { violated ? ", above the \(percent($0)) limit" : "" } ?? "")"))
             default:
                 continue
             }
@@ -82,6 +93,28 @@ enum DriftQuality {
                     check: .stalenessSeconds, feature: nil, value: age, limit: limit, violated: violated,
                     message: "the newest offline row is \(duration(age)) old\(limit.map { violated ? ", older than the \(duration($0)) limit" : "" } ?? "")"))
         }
+        // Staleness: the view's newest online value.
+        let staleLimit = rules?.maxStaleness.map { Double($0.milliseconds) / 1000 }
+        if let newest = health.newestOnlineMillis {
+            let age = Double(max(0, nowMicros / 1000 - newest)) / 1000
+            let violated = staleLimit.map { age > $0 } ?? false
+            findings.append(
+                QualityFinding(
+                    check: .onlineStalenessSeconds, feature: nil, value: age, limit: staleLimit, violated: violated,
+                    message: "the newest online value is \(duration(age)) old\(staleLimit.map { violated ? ", older than the \(duration($0)) limit" : "" } ?? "")"))
+        } else if let problem = health.problems.first(where: { $0.contains("online") }), let staleLimit {
+            findings.append(
+                QualityFinding(
+                    check: .onlineStalenessSeconds, feature: nil, value: 0, limit: staleLimit, violated: true,
+                    message: "\(problem); its staleness is unknown"))
+        }
+        // Rows the view rejected while the current window passed (measured, not judged).
+        if let rejected = health.rejectedRows {
+            findings.append(
+                QualityFinding(
+                    check: .rejectedRows, feature: nil, value: Double(rejected), limit: nil, violated: false,
+                    message: rejected == 0 ? "no rows rejected" : "\(rejected) rows rejected (bad upload rows, see capstan_upload_rejects)"))
+        }
         // Volume against the reference, scaled to the window lengths.
         let referenceLength = Double(windows.reference.count), currentLength = Double(windows.current.count)
         if reference.rows > 0, referenceLength > 0 {
@@ -95,6 +128,16 @@ enum DriftQuality {
                     message: "\(current.rows) rows in the current window, \(change >= 0 ? "+" : "")\(percent(change)) against the reference's \(format(expected)) for the same length\(limit.map { violated ? ", beyond the ±\(percent($0)) tolerance" : "" } ?? "")"))
         }
         return findings
+    }
+
+    /// The smallest and largest finite values (nil, nil when there are none), in one pass.
+    static func finiteRange(_ values: [Double]) -> (Double?, Double?) {
+        var low = Double.infinity, high = -Double.infinity
+        for v in values where v.isFinite {
+            low = min(low, v)
+            high = max(high, v)
+        }
+        return low <= high ? (low, high) : (nil, nil)
     }
 
     static func percent(_ share: Double) -> String {

@@ -225,6 +225,8 @@ public struct QualityFinding: Sendable, Hashable, Codable {
         case rejectedRows = "rejected_rows"
         /// Seconds since the newest row of the view (offline).
         case stalenessSeconds = "staleness_seconds"
+        /// Seconds since the event time of the view's newest online value.
+        case onlineStalenessSeconds = "online_staleness_seconds"
         /// Current rows / reference rows scaled to the window lengths, minus 1.
         case volumeChange = "volume_change"
     }

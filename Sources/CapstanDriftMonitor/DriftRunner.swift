@@ -53,9 +53,12 @@ public struct DriftRunner: Sendable {
     /// The most values of one segment field that get a comparison of their own (the most
     /// frequent in the current window); the rest are counted, not compared.
     public var maxSegmentValues: Int
+    /// Rejected rows and online freshness for the quality checks (nil: not checked).
+    public var health: (any DriftViewHealthSource)?
 
-    public init(source: any DriftWindowSource, maxSegmentValues: Int = 50) {
+    public init(source: any DriftWindowSource, health: (any DriftViewHealthSource)? = nil, maxSegmentValues: Int = 50) {
         self.source = source
+        self.health = health
         self.maxSegmentValues = maxSegmentValues
     }
 
@@ -94,8 +97,9 @@ public struct DriftRunner: Sendable {
         let chunkLimits = policy.spec.thresholdMode == .referenceChunks ? referenceChunkLimits(plans, policy.spec, reference: reference, windows: windows) : [:]
         // The quality checks run beside the scores (one pass over the current window, serial:
         // about a quarter of a 50-feature run over a million rows when it came after them).
+        let viewHealth = await DriftViewHealth.measure(health, view: view, current: windows.current)
         async let qualityCheck = DriftQuality.check(
-            policy: policy, plans: plans, reference: reference, current: current, windows: windows, now: now)
+            policy: policy, plans: plans, reference: reference, current: current, windows: windows, health: viewHealth, now: now)
 
         let features = await withTaskGroup(of: (Int, FeatureResult).self) { group in
             for (index, plan) in plans.enumerated() {

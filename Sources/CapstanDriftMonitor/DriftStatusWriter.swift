@@ -57,13 +57,13 @@ public struct DriftStatusWriter: Sendable {
 
     /// Applies the run's summary, unless the status already holds a newer run (a late, slower
     /// run never overwrites a newer one's summary).
-    public func write(_ result: DriftRunResult) async throws {
+    /// - Returns: the policy as the API server holds it afterwards (nil when it does not exist).
+    @discardableResult
+    public func write(_ result: DriftRunResult) async throws -> JSONValue? {
         let (lastRun, worst) = Self.summary(result)
-        if let current = try await client.getIfExists(Self.resource, name: result.policy.name, namespace: result.policy.namespace),
-            let time = current["status"]?["lastRun"]?["time"]?.stringValue, time > lastRun.time
-        {
-            return
-        }
+        let current = try await client.getIfExists(Self.resource, name: result.policy.name, namespace: result.policy.namespace)
+        guard let current else { return nil }
+        if let time = current["status"]?["lastRun"]?["time"]?.stringValue, time > lastRun.time { return current }
         let status: JSONValue = [
             "lastRun": try ObjectCoding.encode(lastRun),
             "worst": try ObjectCoding.encode(worst),
@@ -74,6 +74,6 @@ public struct DriftStatusWriter: Sendable {
             "metadata": ["name": .string(result.policy.name), "namespace": .string(result.policy.namespace)],
             "status": status,
         ]
-        _ = try await client.applyStatus(Self.resource, patch, fieldManager: Self.fieldManager)
+        return try await client.applyStatus(Self.resource, patch, fieldManager: Self.fieldManager)
     }
 }

@@ -153,6 +153,7 @@ enum ReportSections {
         case .newCategoryShare: "New categories"
         case .rejectedRows: "Rejected rows"
         case .stalenessSeconds: "Staleness"
+        case .onlineStalenessSeconds: "Online staleness"
         case .volumeChange: "Volume change"
         }
     }
@@ -166,7 +167,7 @@ enum ReportSections {
         switch check {
         case .missingShare, .outOfRangeShare, .newCategoryShare: ReportText.percent(value)
         case .rejectedRows: value.isFinite && abs(value) < 1e15 ? ReportText.count(Int(value.rounded())) : ReportText.number(value)
-        case .stalenessSeconds: ReportText.duration(seconds: value)
+        case .stalenessSeconds, .onlineStalenessSeconds: ReportText.duration(seconds: value)
         case .volumeChange: ReportText.signedPercent(value)
         }
     }

@@ -9,6 +9,10 @@ import Logging
 public enum OnlineLayout {
     public static func key(view: String, entity: String) -> String { "cap:\(view):\(entity)" }
     public static let timestampField = "_ts"
+    /// A sorted set: member = view, score = the newest event time (epoch ms) written to the view's
+    /// hashes, kept by `ZADD GT` with every write, so a reader learns how fresh the online
+    /// store is without scanning it.
+    public static let freshnessKey = "cap:_freshness"
 
     /// The text stored for a value; nil for null.
     public static func text(_ value: FeatureValue) -> String? {
@@ -102,14 +106,19 @@ public final class OnlineStore: Sendable {
             commands.append(argv)
             start += chunkSize
         }
+        let newest = updates.reduce(Int64.min) { max($0, $1.eventTimeMillis) }
+        commands.append(["ZADD", OnlineLayout.freshnessKey, "GT", String(newest), view].map { Array($0.utf8) })
         return try await pool.withConnection { connection in
             var replies = try await connection.pipeline(bytes: commands)
             if replies.contains(where: { Self.isNoScript($0) }) {
                 _ = try await connection.command(["SCRIPT", "LOAD", Self.script.source])
                 replies = try await connection.pipeline(bytes: commands)
             }
+            if case .error(let message) = replies.last {
+                throw CapstanError(.server, "Redis rejected the freshness mark of view \(view) (ZADD GT needs Redis 6.2 or newer): \(message)")
+            }
             var written = 0
-            for reply in replies {
+            for reply in replies.dropLast() {
                 switch reply {
                 case .integer(let n): written += Int(n)
                 case .error(let message): throw CapstanError(.server, "Redis rejected an online write for view \(view): \(message)")
@@ -123,6 +132,20 @@ public final class OnlineStore: Sendable {
     static func isNoScript(_ reply: RedisReply) -> Bool {
         if case .error(let message) = reply { return message.hasPrefix("NOSCRIPT") }
         return false
+    }
+
+    /// The newest event time (epoch ms) written to each view's online values; nil for a view
+    /// nothing was written to since the freshness mark exists.
+    public func newestEventMillis(views: [String]) async throws -> [Int64?] {
+        guard !views.isEmpty else { return [] }
+        let reply = try await pool.withConnection { try await $0.command(["ZMSCORE", OnlineLayout.freshnessKey] + views) }
+        guard case .array(let items) = reply, items.count == views.count else {
+            throw CapstanError(.protocolError, "unexpected Redis reply to ZMSCORE \(OnlineLayout.freshnessKey): \(reply)")
+        }
+        return items.map { item in
+            guard case .bulk(let bytes) = item, let score = Double(String(decoding: bytes, as: UTF8.self)) else { return nil }
+            return Int64(score)
+        }
     }
 
     /// Reads the named features of many (view, entity) pairs in one pipelined round trip.

@@ -29,6 +29,7 @@ struct RunCommand: AsyncParsableCommand {
     var policyFile: String
 
     @OptionGroup var postgres: PostgresOptions
+    @OptionGroup var redis: RedisOptions
     @OptionGroup var log: LogOptions
 
     @Option(help: "Write the HTML report as <run id>.html into this directory.")
@@ -63,8 +64,16 @@ struct RunCommand: AsyncParsableCommand {
             options.kube = client
             options.events = EventRecorder(client: client, component: "capstan-drift", instance: ProcessInfo.processInfo.hostName, logger: logger)
         }
-        let outcome = try await DriftMonitorRun(runner: DriftRunner(source: DriftWindowReader(pool: pool)), store: store, options: options, logger: logger)
-            .execute(policy, now: now)
+        let health = try StoreViewHealth(pool: pool, redisURL: redis.resolvedURL(), logger: logger)
+        let runner = DriftRunner(source: DriftWindowReader(pool: pool), health: health)
+        let outcome: DriftMonitorRun.Outcome
+        do {
+            outcome = try await DriftMonitorRun(runner: runner, store: store, options: options, logger: logger).execute(policy, now: now)
+        } catch {
+            await health.close()
+            throw error
+        }
+        await health.close()
         if json {
             print(try DriftResultJSON.encode(outcome.result))
         } else {

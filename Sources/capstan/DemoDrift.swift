@@ -46,6 +46,7 @@ extension Demo {
         spec.method = .auto
         spec.dataQuality = DataQualitySpec()
         spec.dataQuality?.volumeTolerance = 0.5
+        spec.dataQuality?.maxStaleness = DurationString(milliseconds: 10 * 60_000)
         spec.alerts = DriftAlerts(alertmanager: alertmanager?.url, events: false)
         let policy = DriftPolicy(name: name, namespace: "default", spec: spec)
 
@@ -55,10 +56,17 @@ extension Demo {
             let document = try await DriftPolicyCheck.document(policy, namespace: "default", pool: pool, now: times.end)
             let results = DriftResultStore(pool: pool, logger: logger)
             try await results.migrate()
-            outcome = try await DriftMonitorRun(
-                runner: DriftRunner(source: DriftWindowReader(pool: pool)), store: results,
-                options: DriftMonitorRun.Options(reportDirectory: driftReportDirectory), logger: logger
-            ).execute(document, now: times.end)
+            let health = try StoreViewHealth(pool: pool, redisURL: stack.redis.url, logger: logger)
+            do {
+                outcome = try await DriftMonitorRun(
+                    runner: DriftRunner(source: DriftWindowReader(pool: pool), health: health), store: results,
+                    options: DriftMonitorRun.Options(reportDirectory: driftReportDirectory), logger: logger
+                ).execute(document, now: times.end)
+            } catch {
+                await health.close()
+                throw error
+            }
+            await health.close()
         } catch {
             await pool.close()
             throw error

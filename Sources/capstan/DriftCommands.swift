@@ -55,6 +55,8 @@ struct DriftRunCommand: AsyncParsableCommand {
 
     @OptionGroup var store: DriftStoreOptions
 
+    @OptionGroup var redis: RedisOptions
+
     func run() async throws {
         LogSetup.bootstrap(level: .warning)
         let logger = Logger(label: "capstan.drift")
@@ -80,8 +82,10 @@ struct DriftRunCommand: AsyncParsableCommand {
         let results = DriftResultStore(pool: pool, logger: logger)
         try await results.migrate()
         let directory = report.map { ($0 as NSString).deletingLastPathComponent }
+        let health = try StoreViewHealth(pool: pool, redisURL: redis.resolvedURL(), logger: logger)
+        defer { Task { await health.close() } }
         let outcome = try await DriftMonitorRun(
-            runner: DriftRunner(source: DriftWindowReader(pool: pool)), store: results,
+            runner: DriftRunner(source: DriftWindowReader(pool: pool), health: health), store: results,
             options: DriftMonitorRun.Options(reportDirectory: directory.map { $0.isEmpty ? "." : $0 }), logger: logger
         ).execute(document, now: now)
         if let report, let written = outcome.reportPath, written != report {

@@ -105,6 +105,28 @@ struct DriftAlertDecisionTests {
         #expect(third.active.count == 2)
     }
 
+    @Test("replayed over stored runs, an alert keeps the start of the run that first raised it; one that stopped starts again")
+    func activeAfterHistory() {
+        func at(_ result: DriftRunResult, _ time: String) -> DriftRunResult {
+            var copy = result
+            copy.startedAt = time
+            return copy
+        }
+        let history = [
+            at(run("r1", drifted: ["fare"], stable: ["tip"]), "2026-12-07T08:00:00Z"),
+            at(run("r2", drifted: ["fare", "tip"]), "2026-12-07T09:00:00Z"),
+            at(run("r3", drifted: ["fare"], stable: ["tip"]), "2026-12-07T10:00:00Z"),
+            at(run("r4", drifted: ["fare", "tip"]), "2026-12-07T11:00:00Z"),
+        ]
+        let active = rules.active(after: history)
+        let starts = Dictionary(uniqueKeysWithValues: active.compactMap { alert in alert.feature.map { ($0, alert.startsAt) } })
+        let time = ISO8601DateFormatter()
+        #expect(active.count == 2)
+        #expect(starts["fare"] == time.date(from: "2026-12-07T08:00:00Z"))
+        #expect(starts["tip"] == time.date(from: "2026-12-07T11:00:00Z"))
+        #expect(rules.active(after: []).isEmpty)
+    }
+
     @Test("an alert resolves when its feature stops drifting; the others stay")
     func resolvesWhenDriftEnds() throws {
         let first = rules.decide(run("r1", drifted: ["fare", "tip"], stable: ["city"]), previous: [], now: t0)

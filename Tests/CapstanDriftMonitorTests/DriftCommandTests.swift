@@ -10,16 +10,7 @@ import Testing
 /// raises the alert in a real Alertmanager; `history` lists it; `serve` shows its gauges.
 @Suite("capstan-drift", .timeLimit(.minutes(3)))
 struct DriftCommandTests {
-    static var binary: String? {
-        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? "")
-        for _ in 0..<4 {
-            url.deleteLastPathComponent()
-            let candidate = url.appendingPathComponent("capstan-drift").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/capstan-drift"
-        return FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil
-    }
+    static var binary: String? { LocalTools.builtExecutable("capstan-drift") }
 
     @Test("run stores, reports and alerts; history lists the run; serve exports it")
     func endToEnd() async throws {
@@ -77,15 +68,7 @@ struct DriftCommandTests {
     }
 
     /// The `capstan` CLI next to the test bundle.
-    static var capstanBinary: String? {
-        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? "")
-        for _ in 0..<4 {
-            url.deleteLastPathComponent()
-            let candidate = url.appendingPathComponent("capstan").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
+    static var capstanBinary: String? { LocalTools.builtExecutable("capstan") }
 
     @Test("capstan drift run -f checks the manifest against the registered views, runs it and writes the report; a bad one names the field")
     func cliRun() async throws {

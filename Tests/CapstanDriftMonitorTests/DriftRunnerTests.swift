@@ -127,7 +127,7 @@ struct DriftRunnerTests {
         let run = try await ChildProcess.capture(
             name: "drift-evidently", executable: "/usr/bin/env",
             arguments: [
-                DriftTestPython.evidently(repository: tests.deletingLastPathComponent()),
+                LocalTools.evidentlyPython(repository: tests.deletingLastPathComponent()),
                 tests.appendingPathComponent("Python/drift_evidently.py").path,
                 directory.appendingPathComponent("reference.csv").path, directory.appendingPathComponent("current.csv").path,
                 TripData.numeric.joined(separator: ","), TripData.categorical.joined(separator: ","),
@@ -259,11 +259,4 @@ enum KubeTimeText {
     }
 }
 
-/// The interpreter that has Evidently (as in CapstanDriftTests).
-enum DriftTestPython {
-    static func evidently(repository: URL) -> String {
-        if let named = ProcessInfo.processInfo.environment["CAPSTAN_EVIDENTLY_PYTHON"], !named.isEmpty { return named }
-        let venv = repository.appendingPathComponent(".venv/evidently/bin/python3").path
-        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "python3"
-    }
-}
+

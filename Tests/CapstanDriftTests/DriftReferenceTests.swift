@@ -25,20 +25,13 @@ struct DriftReference: Sendable {
         defer { try? FileManager.default.removeItem(at: output) }
         let run = try await ChildProcess.capture(
             name: "drift-reference", executable: "/usr/bin/env",
-            arguments: [evidentlyPython(repository: tests.deletingLastPathComponent()), script.path, String(seed), output.path])
+            arguments: [LocalTools.evidentlyPython(repository: tests.deletingLastPathComponent()), script.path, String(seed), output.path])
         guard run.termination == .exited(0) else {
             throw ReferenceError(message: "drift_reference.py failed (\(run.termination); run scripts/setup.sh for scipy, pandas and evidently): \(run.output)")
         }
         return DriftReference(data: try Data(contentsOf: output))
     }
 
-    /// The interpreter that has Evidently: CAPSTAN_EVIDENTLY_PYTHON, else the virtual environment
-    /// scripts/setup.sh creates (.venv/evidently), else python3.
-    static func evidentlyPython(repository: URL) -> String {
-        if let named = ProcessInfo.processInfo.environment["CAPSTAN_EVIDENTLY_PYTHON"], !named.isEmpty { return named }
-        let venv = repository.appendingPathComponent(".venv/evidently/bin/python3").path
-        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "python3"
-    }
 
     /// The parsed document (parsed per test: JSON objects are not Sendable).
     func document() throws -> [String: Any] {

@@ -218,14 +218,10 @@ struct PipelineTests {
     }
 
     static func workerExecutable() throws -> String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("capstan-feature-worker").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
+        guard let path = LocalTools.builtExecutable("capstan-feature-worker") else {
+            throw CapstanError(.notFound, "capstan-feature-worker is not built next to the tests; run `swift build` first (make test does)")
         }
-        throw CapstanError(.notFound, "capstan-feature-worker is not built next to the tests (\(exe)); run `swift build` first (make test does)")
+        return path
     }
 
     static func encodeViews(_ views: [FeatureView]) throws -> String {

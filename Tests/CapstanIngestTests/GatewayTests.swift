@@ -174,16 +174,7 @@ struct TestGRPCServer: Service {
 @Suite("capstan upload (the CLI) against a running gateway", .serialized, .timeLimit(.minutes(5)))
 struct UploadCommandTests {
     /// The `capstan` executable built next to the test bundle.
-    static var capstanBinary: String? {
-        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? "")
-        for _ in 0..<4 {
-            url.deleteLastPathComponent()
-            let candidate = url.appendingPathComponent("capstan").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/capstan"
-        return FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil
-    }
+    static var capstanBinary: String? { LocalTools.builtExecutable("capstan") }
 
     func run(_ arguments: [String], environment: [String: String]) async throws -> (status: ChildProcess.Termination, out: String, err: String) {
         guard let binary = Self.capstanBinary else { throw CapstanError(.notFound, "capstan binary not built") }

@@ -11,12 +11,10 @@ import Testing
 struct ExecutableTests {
     /// The executable built next to the test bundle.
     static func executable() throws -> String {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("capstan-serving").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        guard let path = LocalTools.builtExecutable("capstan-serving") else {
+            throw TestFailure("capstan-serving is not built next to the tests; run swift build --build-tests first")
         }
-        throw TestFailure("capstan-serving is not built next to \(dir.path); run swift build --build-tests first")
+        return path
     }
 
     /// A started `capstan-serving model-server` whose log goes to a file.
