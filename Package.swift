@@ -39,7 +39,7 @@ let package = Package(
             targets: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanModels", "CapstanStore", "CapstanKafka", "CapstanRedis",
                 "CapstanPostgres", "CapstanEmbedded", "CapstanGenerator", "CapstanFeatureWorker", "CapstanGateway", "CapstanServing",
-                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift", "CapstanDriftMonitor",
+                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift", "CapstanDriftMonitor", "CapstanPredictionLog",
             ]),
     ],
     dependencies: [
@@ -171,10 +171,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The prediction log: the gateway's `predictions` topic → capstan_predictions, exactly once.
+        .target(
+            name: "CapstanPredictionLog",
+            dependencies: [
+                "CapstanCore", "CapstanKafka", "CapstanPostgres", "CapstanStore", "CapstanTelemetry",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanPredictionLogTests",
+            dependencies: [
+                "CapstanPredictionLog", "CapstanGateway", "CapstanEmbedded", "CapstanKafka", "CapstanPostgres", "CapstanStore", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "capstan-drift",
             dependencies: [
-                "CapstanDriftMonitor", "CapstanCommandLine", "CapstanCore", "CapstanKube", "CapstanKubeRuntime", "CapstanPostgres",
+                "CapstanDriftMonitor", "CapstanPredictionLog", "CapstanKafka", "CapstanCommandLine", "CapstanCore", "CapstanKube", "CapstanKubeRuntime", "CapstanPostgres",
                 "CapstanTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -34,6 +34,12 @@ public struct ReconcileContext: Sendable {
         caches.resources[resource]?.store.get("\(namespace ?? self.namespace)/\(name)")
     }
 
+    /// Every cached object of a registered or watched resource in this namespace (in no
+    /// particular order): for a reconcile that depends on which objects refer to it.
+    public func objects(_ resource: KubeResource) -> [JSONValue] {
+        caches.resources[resource]?.store.list(namespace: namespace) ?? []
+    }
+
     /// The same, decoded; nil when absent or not decodable.
     public func lookup<T: Decodable>(_ type: T.Type, in resource: KubeResource, name: String, namespace: String? = nil) -> T? {
         object(resource, name: name, namespace: namespace).flatMap { try? ObjectCoding.decode(T.self, from: $0) }

@@ -64,18 +64,12 @@ public final class OfflineStore: Sendable {
         "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
     }
 
-    /// The next offset to consume per partition, as committed with the rows (absent = none yet).
+    /// The next offset to consume per partition, as committed with the rows (absent = none yet;
+    /// see `ConsumerOffsets`).
     public func committedOffsets(group: String, topic: String) async throws -> [Int32: Int64] {
-        let rows = try await pool.withConnection { connection in
-            try await connection.query(
-                "SELECT partition, next_offset FROM capstan_consumer_offsets WHERE group_id = $1 AND topic = $2",
-                [.text(group), .text(topic)])
+        try await pool.withConnection { connection in
+            try await connection.transaction { try ConsumerOffsets.read(group: group, topic: topic, on: $0) }
         }
-        var out: [Int32: Int64] = [:]
-        for row in rows {
-            if let p = try row.int64(at: 0), let o = try row.int64(at: 1) { out[Int32(p)] = o }
-        }
-        return out
     }
 
     /// The latest window snapshot of a partition, if any.
@@ -150,15 +144,7 @@ public final class OfflineStore: Sendable {
             } awaiting: {
                 try await beforeCommit()
             } then: { conn in
-                for (position, next) in offsets {
-                    _ = try conn.query(
-                        """
-                        INSERT INTO capstan_consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
-                        ON CONFLICT (group_id, topic, partition) DO UPDATE
-                        SET next_offset = GREATEST(capstan_consumer_offsets.next_offset, EXCLUDED.next_offset), updated_ts = now()
-                        """,
-                        [.text(group), .text(position.topic), .int64(Int64(position.partition)), .int64(next)])
-                }
+                try ConsumerOffsets.advance(group: group, offsets.map { (topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }, on: conn)
                 for snapshot in snapshots {
                     _ = try conn.query(
                         """

@@ -13,12 +13,13 @@ import NIOCore
 import ServiceLifecycle
 
 /// `capstan-drift`: runs a DriftPolicy once (`run`, what each policy's CronJob starts), serves the
-/// stored results as metrics and reports (`serve`), and lists past runs (`history`).
+/// stored results as metrics and reports (`serve`), lists past runs (`history`), and stores the
+/// gateway's prediction log in PostgreSQL (`predictions`, long-running).
 @main
 struct DriftCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capstan-drift", abstract: "Drift, data-quality and performance monitoring of Capstan's DriftPolicies.",
-        subcommands: [RunCommand.self, ServeCommand.self, HistoryCommand.self])
+        subcommands: [RunCommand.self, ServeCommand.self, HistoryCommand.self, PredictionsCommand.self])
 }
 
 struct RunCommand: AsyncParsableCommand {

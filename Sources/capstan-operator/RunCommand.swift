@@ -54,7 +54,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Image of the model servers and gateways (capstan-serving).")
     var servingImage = OperatorConfiguration().servingImage
 
-    @Option(help: "Image of the drift monitor (capstan-drift), run by the DriftPolicies' CronJobs.")
+    @Option(help: "Image of the drift monitor (capstan-drift), run by the DriftPolicies' CronJobs and the prediction log consumers.")
     var driftImage = OperatorConfiguration().driftImage
 
     @Option(help: "ServiceAccount of the drift runs (may patch driftpolicies/status only).")
