@@ -63,7 +63,8 @@ struct RunCommand: AsyncParsableCommand {
             options.kube = client
             options.events = EventRecorder(client: client, component: "capstan-drift", instance: ProcessInfo.processInfo.hostName, logger: logger)
         }
-        let outcome = try await DriftMonitorRun(runner: DriftRunner(source: DriftWindowReader(pool: pool)), store: store, options: options, logger: logger)
+        let outcome = try await DriftMonitorRun(
+            runner: DriftRunner(source: DriftWindowReader(pool: pool), predictions: PredictionWindowReader(pool: pool)), store: store, options: options, logger: logger)
             .execute(policy, now: now)
         if json {
             print(try DriftResultJSON.encode(outcome.result))

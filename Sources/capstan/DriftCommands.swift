@@ -53,11 +53,23 @@ struct DriftRunCommand: AsyncParsableCommand {
     @Option(help: "The policy's namespace.")
     var namespace = "default"
 
+    @Option(
+        name: .customLong("model-deployment"),
+        help: "For a policy on a ModelDeployment: its manifest (YAML). The run then reads the model's prediction log.")
+    var modelDeploymentFile: String?
+
     @OptionGroup var store: DriftStoreOptions
 
     func run() async throws {
         LogSetup.bootstrap(level: .warning)
         let logger = Logger(label: "capstan.drift")
+        let deployment = try modelDeploymentFile.map { path in
+            do {
+                return try YAMLDecoder().decode(ModelDeployment.self, from: try String(contentsOfFile: path, encoding: .utf8))
+            } catch {
+                throw ValidationError("\(path) is not a ModelDeployment: \(error)")
+            }
+        }
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let policy: DriftPolicy
         do {
@@ -74,7 +86,7 @@ struct DriftRunCommand: AsyncParsableCommand {
         var views: [String: FeatureView] = [:]
         for definition in try await FeatureRegistry(pool: pool).allDefinitions() { views[definition.view] = try definition.featureView() }
         let resolved: DriftPolicyDesign.Resolved
-        switch DriftPolicyDesign.validate(policy, namespace: namespace, featureView: { views[$0] }, modelDeployment: { _ in nil }, now: now) {
+        switch DriftPolicyDesign.validate(policy, namespace: namespace, featureView: { views[$0] }, modelDeployment: { name in deployment.flatMap { $0.metadata.name == name ? $0 : nil } }, now: now) {
         case .success(let value): resolved = value
         case .failure(let problem): throw ValidationError("\(file): \(problem.message)")
         }
@@ -84,7 +96,7 @@ struct DriftRunCommand: AsyncParsableCommand {
         try await results.migrate()
         let directory = report.map { ($0 as NSString).deletingLastPathComponent }
         let outcome = try await DriftMonitorRun(
-            runner: DriftRunner(source: DriftWindowReader(pool: pool)), store: results,
+            runner: DriftRunner(source: DriftWindowReader(pool: pool), predictions: PredictionWindowReader(pool: pool)), store: results,
             options: DriftMonitorRun.Options(reportDirectory: directory.map { $0.isEmpty ? "." : $0 }), logger: logger
         ).execute(document, now: now)
         if let report, let written = outcome.reportPath, written != report {
