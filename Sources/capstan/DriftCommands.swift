@@ -88,7 +88,10 @@ struct DriftRunCommand: AsyncParsableCommand {
         let resolved: DriftPolicyDesign.Resolved
         switch DriftPolicyDesign.validate(policy, namespace: namespace, featureView: { views[$0] }, modelDeployment: { name in deployment.flatMap { $0.metadata.name == name ? $0 : nil } }, now: now) {
         case .success(let value): resolved = value
-        case .failure(let problem): throw ValidationError("\(file): \(problem.message)")
+        case .failure(let problem):
+            let hint = problem.reason == "TargetNotFound" && policy.spec.target.modelDeployment != nil && deployment == nil
+                ? " (on this machine, pass the ModelDeployment's manifest with --model-deployment FILE)" : ""
+            throw ValidationError("\(file): \(problem.message)\(hint)")
         }
         let document = try JSONDecoder().decode(
             DriftPolicyDocument.self, from: Data(try DriftPolicyDesign.policyDocument(policy, namespace: namespace, resolved: resolved).utf8))
