@@ -191,8 +191,8 @@ public struct PerformanceSpec: Sendable, Hashable, Codable {
     }
 
     public var task: Task
-    /// A PostgreSQL table with the labels: `requestId` or (`entity`, `time`) to join with the
-    /// prediction log, and the label column.
+    /// A PostgreSQL table with the labels: `request_id`, or `entity` and `ts` (an as-of join), to
+    /// join with the prediction log, and the label column (numeric or boolean; default `label`).
     public var labelsTable: String
     public var labelColumn: String?
     /// Predictions younger than this are not scored yet (their labels may still come).

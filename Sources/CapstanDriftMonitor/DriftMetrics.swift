@@ -16,12 +16,16 @@ import CapstanDrift
 /// Per policy (`namespace`, `policy`): `capstan_drift_dataset_drifted` (0/1),
 /// `capstan_drift_drifted_features`, `capstan_drift_features` (features compared),
 /// `capstan_drift_performance_degraded` (0/1, only for policies with `performance`),
+/// `capstan_drift_performance_labelled_rows` (labelled predictions scored),
 /// `capstan_drift_last_run_timestamp_seconds` (when the run finished, Unix seconds) and
 /// `capstan_drift_run_rows` (`window="reference"` or `"current"`).
 ///
 /// Per quality finding (`namespace`, `policy`, `check`, `feature`; `feature` empty for checks of
 /// the whole view): `capstan_drift_quality_value`, `capstan_drift_quality_limit` (only when the
 /// policy sets one) and `capstan_drift_quality_violated` (0/1).
+///
+/// Per realized-performance metric (`namespace`, `policy`, `metric`, `window` = `reference` or
+/// `current`): `capstan_drift_performance_metric`, absent where the metric was not computable.
 ///
 /// A series is written once: should two rows carry the same labels, the first one counts.
 public enum DriftMetrics {
@@ -53,6 +57,12 @@ public enum DriftMetrics {
                 out.add(.qualityViolated, labels, finding.violated ? 1 : 0)
             }
             if let degraded = run.performanceDegraded { out.add(.performanceDegraded, policy, degraded ? 1 : 0) }
+            for metric in stored.performance {
+                let labels = policy + [("metric", metric.name)]
+                if let value = metric.reference { out.add(.performanceMetric, labels + [("window", "reference")], value) }
+                if let value = metric.current { out.add(.performanceMetric, labels + [("window", "current")], value) }
+            }
+            if let rows = stored.labelledRows { out.add(.performanceLabelledRows, policy, Double(rows)) }
             out.add(.lastRun, policy, Double(run.finishedAt) / 1000)
             out.add(.runRows, policy + [("window", "reference")], Double(run.reference.rows))
             out.add(.runRows, policy + [("window", "current")], Double(run.current.rows))
@@ -73,6 +83,8 @@ public enum DriftMetrics {
         case qualityLimit = "capstan_drift_quality_limit"
         case qualityViolated = "capstan_drift_quality_violated"
         case performanceDegraded = "capstan_drift_performance_degraded"
+        case performanceMetric = "capstan_drift_performance_metric"
+        case performanceLabelledRows = "capstan_drift_performance_labelled_rows"
         case lastRun = "capstan_drift_last_run_timestamp_seconds"
         case runRows = "capstan_drift_run_rows"
 
@@ -90,6 +102,9 @@ public enum DriftMetrics {
             case .qualityLimit: "The policy's limit for a data-quality check (absent when the check is only measured)."
             case .qualityViolated: "1 when a data-quality check broke its limit in the policy's newest run, else 0."
             case .performanceDegraded: "1 when the model's realized performance degraded in the policy's newest run, else 0."
+            case .performanceMetric:
+                "A realized-performance metric (auc, accuracy, precision, recall, f1, log_loss, rmse, mae, mape) of the model on the labelled predictions of the reference or current window in the policy's newest run."
+            case .performanceLabelledRows: "Labelled predictions of the current window the policy's newest run scored."
             case .lastRun: "When the policy's newest run finished, in seconds since the Unix epoch."
             case .runRows: "Rows in the reference and current windows of the policy's newest run."
             }

@@ -14,6 +14,23 @@ public struct DriftPolicyDocument: Sendable, Hashable, Codable {
     public var views: [String]
     public var features: [WatchedFeature]
     public var spec: DriftPolicySpec
+    /// For a ModelDeployment target: the model as its prediction log knows it. nil for a
+    /// FeatureView target, and in documents written before the prediction log existed (the run
+    /// then reads the model's input features from their view).
+    public var model: ModelInputs?
+
+    /// A ModelDeployment's name in `capstan_predictions.model` and its input order.
+    public struct ModelInputs: Sendable, Hashable, Codable {
+        /// `spec.model` of the ModelDeployment.
+        public var name: String
+        /// `spec.features` in order, each `view.feature`: the order of `capstan_predictions.features`.
+        public var features: [String]
+
+        public init(name: String, features: [String]) {
+            self.name = name
+            self.features = features
+        }
+    }
 
     public struct WatchedFeature: Sendable, Hashable, Codable {
         /// The feature's name: plain for a FeatureView target, `<view>.<feature>` for a
@@ -31,7 +48,8 @@ public struct DriftPolicyDocument: Sendable, Hashable, Codable {
     }
 
     public init(
-        name: String, namespace: String, generation: Int64? = nil, views: [String], features: [WatchedFeature], spec: DriftPolicySpec
+        name: String, namespace: String, generation: Int64? = nil, views: [String], features: [WatchedFeature], spec: DriftPolicySpec,
+        model: ModelInputs? = nil
     ) {
         self.apiVersion = CapstanAPIGroup.apiVersion
         self.kind = "DriftPolicy"
@@ -41,6 +59,7 @@ public struct DriftPolicyDocument: Sendable, Hashable, Codable {
         self.views = views
         self.features = features
         self.spec = spec
+        self.model = model
     }
 
     /// Reads `policy.json`; a document that does not decode is an error naming the file and field.

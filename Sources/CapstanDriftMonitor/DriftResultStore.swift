@@ -51,6 +51,7 @@ public final class DriftResultStore: Sendable {
         ]
         let results = stored.results.isEmpty ? nil : Self.resultsCopy(stored)
         let quality = stored.quality.isEmpty ? nil : Self.qualityCopy(stored)
+        let performance = stored.performance.isEmpty ? nil : Self.performanceCopy(stored)
         let written = try await pool.withConnection { connection in
             try await connection.transaction { c -> Bool in
                 let inserted = try c.query(
@@ -66,6 +67,7 @@ public final class DriftResultStore: Sendable {
                 guard !inserted.isEmpty else { return false }
                 if let results { _ = try c.copyIn(Self.resultsCopySQL, data: results) }
                 if let quality { _ = try c.copyIn(Self.qualityCopySQL, data: quality) }
+                if let performance { _ = try c.copyIn(Self.performanceCopySQL, data: performance) }
                 return true
             }
         }
@@ -185,7 +187,12 @@ public final class DriftResultStore: Sendable {
         for row in resultRows { results[try text(row, "run_id"), default: []].append(try resultRow(row)) }
         var quality: [String: [QualityFinding]] = [:]
         for row in qualityRows { quality[try text(row, "run_id"), default: []].append(try finding(row)) }
-        return records.map { StoredDriftRun(run: $0, results: results[$0.runID] ?? [], quality: quality[$0.runID] ?? []) }
+        let performance = try performanceRows(ids, on: c)
+        return records.map {
+            StoredDriftRun(
+                run: $0, results: results[$0.runID] ?? [], quality: quality[$0.runID] ?? [], performance: performance[$0.runID]?.metrics ?? [],
+                labelledRows: performance[$0.runID]?.labelledRows)
+        }
     }
 
     private static func record(_ row: PostgresRow) throws -> DriftRunRecord {

@@ -55,15 +55,25 @@ public struct DriftRunner: Sendable {
     public var maxSegmentValues: Int
     /// Rejected rows and online freshness for the quality checks (nil: not checked).
     public var health: (any DriftViewHealthSource)?
+    /// The prediction log, for ModelDeployment policies whose document names the model
+    /// (``runModel(_:model:predictions:now:runID:)``); without it they read their inputs' view.
+    public var predictions: PredictionWindowReader?
 
-    public init(source: any DriftWindowSource, health: (any DriftViewHealthSource)? = nil, maxSegmentValues: Int = 50) {
+    public init(
+        source: any DriftWindowSource, health: (any DriftViewHealthSource)? = nil, predictions: PredictionWindowReader? = nil,
+        maxSegmentValues: Int = 50
+    ) {
         self.source = source
         self.health = health
+        self.predictions = predictions
         self.maxSegmentValues = maxSegmentValues
     }
 
     /// One run of `policy` at `now`.
     public func run(_ policy: DriftPolicyDocument, now: Date = Date(), runID: String? = nil) async throws -> DriftRunResult {
+        if let model = policy.model, let predictions, policy.spec.target.modelDeployment != nil {
+            return try await runModel(policy, model: model, predictions: predictions, now: now, runID: runID)
+        }
         let started = Date()
         let windows = try DriftWindows.resolve(policy.spec, now: now)
         // Columns per view: the watched features and the segment fields.

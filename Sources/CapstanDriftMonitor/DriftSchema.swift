@@ -16,13 +16,17 @@ import CapstanPostgres
 ///   range (`capstan_drift_results_history`).
 /// - `capstan_drift_quality`: one row per data-quality finding. The columns `check_name` and
 ///   `limit_value` are named so because `check` and `limit` are reserved words in SQL.
+/// - `capstan_drift_performance` (migration 2): one row per realized-performance metric of a
+///   run (`metric`, `reference`, `current`, NULL where not computable, `higher_is_better`) and
+///   the labelled predictions it was computed on; namespace, policy and start time repeated for
+///   a metric's history (`capstan_drift_performance_history`).
 ///
 /// Deleting a run deletes its rows (`ON DELETE CASCADE`), which is how retention can prune.
 public enum DriftSchema {
     /// The ledger table `DriftSchema.migrator` records applied migrations in.
     public static let migrationTable = "capstan_drift_migrations"
 
-    public static let migrations: [PostgresMigration] = [runsResultsAndQuality]
+    public static let migrations: [PostgresMigration] = [runsResultsAndQuality, performance]
 
     /// A migrator for `migrations` with its own ledger.
     public static var migrator: PostgresMigrator {
@@ -96,5 +100,25 @@ public enum DriftSchema {
                 message text NOT NULL,
                 PRIMARY KEY (run_id, ordinal)
             );
+            """)
+
+    /// Migration 2: realized performance per metric.
+    static let performance = PostgresMigration(
+        version: 2, name: "drift performance metrics",
+        sql: """
+            CREATE TABLE capstan_drift_performance (
+                run_id text NOT NULL REFERENCES capstan_drift_runs (run_id) ON DELETE CASCADE,
+                ordinal integer NOT NULL,
+                namespace text NOT NULL,
+                policy text NOT NULL,
+                started_at timestamptz NOT NULL,
+                metric text NOT NULL,
+                reference double precision,
+                current double precision,
+                higher_is_better boolean NOT NULL,
+                labelled_rows bigint NOT NULL,
+                PRIMARY KEY (run_id, ordinal)
+            );
+            CREATE INDEX capstan_drift_performance_history ON capstan_drift_performance (namespace, policy, metric, started_at DESC);
             """)
 }

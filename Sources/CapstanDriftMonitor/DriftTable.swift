@@ -1,7 +1,8 @@
 import Foundation
 
 /// A run as the terminal shows it (`capstan drift run`, `capstan-drift run`): the windows, one
-/// line per feature (drifted first), the dataset decision and the broken quality rules.
+/// line per feature (drifted first), the dataset decision, the broken quality rules and realized
+/// performance (reference → current per metric).
 public enum DriftTable {
     public static func render(_ result: DriftRunResult) -> String {
         var out = "DriftPolicy \(result.policy.namespace)/\(result.policy.name)  run \(result.runID)\n"
@@ -37,7 +38,14 @@ public enum DriftTable {
             out += "segment \(segment.field)=\(segment.value): dataset drift\n"
         }
         for finding in result.quality where finding.violated { out += "quality: \(finding.message)\n" }
-        if let performance = result.performance { out += "performance: \(performance.message)\n" }
+        if let performance = result.performance {
+            out += "performance: \(performance.message)\n"
+            let width = performance.metrics.map(\.name.count).max() ?? 0
+            for metric in performance.metrics {
+                out += "  \(metric.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(metric.reference.map(number) ?? "-") → \(metric.current.map(number) ?? "-")"
+                out += metric.higherIsBetter ? "  (higher is better)\n" : "  (lower is better)\n"
+            }
+        }
         return out
     }
 

@@ -10,11 +10,20 @@ public struct StoredDriftRun: Sendable, Hashable {
     /// chunk's, then each segment's.
     public var results: [DriftResultRow]
     public var quality: [QualityFinding]
+    /// Realized performance per metric (empty when the policy has no `performance`).
+    public var performance: [PerformanceResult.Metric]
+    /// Labelled predictions the current metrics were computed on (nil without `performance`).
+    public var labelledRows: Int?
 
-    public init(run: DriftRunRecord, results: [DriftResultRow], quality: [QualityFinding]) {
+    public init(
+        run: DriftRunRecord, results: [DriftResultRow], quality: [QualityFinding], performance: [PerformanceResult.Metric] = [],
+        labelledRows: Int? = nil
+    ) {
         self.run = run
         self.results = results
         self.quality = quality
+        self.performance = performance
+        self.labelledRows = labelledRows
     }
 
     /// The rows stored for `result`.
@@ -32,6 +41,8 @@ public struct StoredDriftRun: Sendable, Hashable {
         }
         results = rows
         quality = result.quality
+        performance = result.performance?.metrics ?? []
+        labelledRows = result.performance?.labelledRows
     }
 
     /// The rows over the whole current window (no chunk, no segment), one per feature.

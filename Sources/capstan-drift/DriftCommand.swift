@@ -66,7 +66,7 @@ struct RunCommand: AsyncParsableCommand {
             options.events = EventRecorder(client: client, component: "capstan-drift", instance: ProcessInfo.processInfo.hostName, logger: logger)
         }
         let health = try StoreViewHealth(pool: pool, redisURL: redis.resolvedURL(), logger: logger)
-        let runner = DriftRunner(source: DriftWindowReader(pool: pool), health: health)
+        let runner = DriftRunner(source: DriftWindowReader(pool: pool), health: health, predictions: PredictionWindowReader(pool: pool))
         let outcome: DriftMonitorRun.Outcome
         do {
             outcome = try await DriftMonitorRun(runner: runner, store: store, options: options, logger: logger).execute(policy, now: now)

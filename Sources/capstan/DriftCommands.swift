@@ -53,6 +53,11 @@ struct DriftRunCommand: AsyncParsableCommand {
     @Option(help: "The policy's namespace.")
     var namespace = "default"
 
+    @Option(
+        name: .customLong("model-deployment"),
+        help: "For a policy on a ModelDeployment: its manifest (YAML). The run then reads the model's prediction log.")
+    var modelDeploymentFile: String?
+
     @OptionGroup var store: DriftStoreOptions
 
     @OptionGroup var redis: RedisOptions
@@ -60,6 +65,13 @@ struct DriftRunCommand: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap(level: .warning)
         let logger = Logger(label: "capstan.drift")
+        let deployment = try modelDeploymentFile.map { path in
+            do {
+                return try YAMLDecoder().decode(ModelDeployment.self, from: try String(contentsOfFile: path, encoding: .utf8))
+            } catch {
+                throw ValidationError("\(path) is not a ModelDeployment: \(error)")
+            }
+        }
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let policy: DriftPolicy
         do {
@@ -75,7 +87,7 @@ struct DriftRunCommand: AsyncParsableCommand {
         defer { server?.stop() }
         let document: DriftPolicyDocument
         do {
-            document = try await DriftPolicyCheck.document(policy, namespace: namespace, pool: pool, now: now)
+            document = try await DriftPolicyCheck.document(policy, namespace: namespace, pool: pool, deployment: deployment, now: now)
         } catch let problem as DriftPolicyCheck.Invalid {
             throw ValidationError("\(file): \(problem.message)")
         }
@@ -85,7 +97,7 @@ struct DriftRunCommand: AsyncParsableCommand {
         let health = try StoreViewHealth(pool: pool, redisURL: redis.resolvedURL(), logger: logger)
         defer { Task { await health.close() } }
         let outcome = try await DriftMonitorRun(
-            runner: DriftRunner(source: DriftWindowReader(pool: pool), health: health), store: results,
+            runner: DriftRunner(source: DriftWindowReader(pool: pool), health: health, predictions: PredictionWindowReader(pool: pool)), store: results,
             options: DriftMonitorRun.Options(reportDirectory: directory.map { $0.isEmpty ? "." : $0 }), logger: logger
         ).execute(document, now: now)
         if let report, let written = outcome.reportPath, written != report {
@@ -110,15 +122,22 @@ enum DriftPolicyCheck {
         var description: String { message }
     }
 
-    static func document(_ policy: DriftPolicy, namespace: String, pool: PostgresPool, now: Date) async throws -> DriftPolicyDocument {
+    /// - Parameter deployment: the ModelDeployment a model policy watches (on this machine it
+    ///   comes from its manifest, `--model-deployment`).
+    static func document(
+        _ policy: DriftPolicy, namespace: String, pool: PostgresPool, deployment: ModelDeployment? = nil, now: Date
+    ) async throws -> DriftPolicyDocument {
         var views: [String: FeatureView] = [:]
         for definition in try await FeatureRegistry(pool: pool).allDefinitions() { views[definition.view] = try definition.featureView() }
-        switch DriftPolicyDesign.validate(policy, namespace: namespace, featureView: { views[$0] }, modelDeployment: { _ in nil }, now: now) {
+        let modelDeployment: (String) -> ModelDeployment? = { name in deployment.flatMap { $0.metadata.name == name ? $0 : nil } }
+        switch DriftPolicyDesign.validate(policy, namespace: namespace, featureView: { views[$0] }, modelDeployment: modelDeployment, now: now) {
         case .success(let resolved):
             let text = try DriftPolicyDesign.policyDocument(policy, namespace: namespace, resolved: resolved)
             return try JSONDecoder().decode(DriftPolicyDocument.self, from: Data(text.utf8))
         case .failure(let problem):
-            throw Invalid(message: problem.message)
+            let hint = problem.reason == "TargetNotFound" && policy.spec.target.modelDeployment != nil && deployment == nil
+                ? " (on this machine, pass the ModelDeployment's manifest with --model-deployment FILE)" : ""
+            throw Invalid(message: problem.message + hint)
         }
     }
 }

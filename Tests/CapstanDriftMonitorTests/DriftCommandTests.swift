@@ -107,4 +107,49 @@ struct DriftCommandTests {
         #expect(bad.termination != .exited(0))
         #expect(bad.errorOutput.contains("spec.features[0].name: 'tip' is not a watched feature"), "\(bad.errorOutput)")
     }
+
+    @Test("capstan drift run --model-deployment runs a ModelDeployment policy on the prediction log and prints the performance metrics")
+    func cliModelRun() async throws {
+        let binary = try #require(Self.capstanBinary, "capstan is not built (swift build)")
+        let (pool, url) = try await freshOfflineStore()
+        try await PredictionData.fraud(seed: 17).insert(into: pool, model: "fraud", labels: "fraud_labels", byRequest: true)
+        let directory = NSTemporaryDirectory() + "capstan-drift-cli-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            apiVersion: ml.capstan.dev/v1alpha1
+            kind: DriftPolicy
+            metadata: { name: fraud-drift }
+            spec:
+              target: { modelDeployment: fraud-model }
+              reference: { rolling: 7d }
+              current: { window: 1d }
+              performance: { task: classification, labelsTable: fraud_labels, labelDelay: 2h }
+            """.write(toFile: directory + "/policy.yaml", atomically: true, encoding: .utf8)
+        try """
+            apiVersion: ml.capstan.dev/v1alpha1
+            kind: ModelDeployment
+            metadata: { name: fraud-model }
+            spec: { model: fraud, entity: user_id, features: [tx.amount, tx.age, user.score], versions: [] }
+            """.write(toFile: directory + "/model.yaml", atomically: true, encoding: .utf8)
+        let run = try await ChildProcess.capture(
+            name: "capstan-drift-cli", executable: binary,
+            arguments: [
+                "drift", "run", "-f", directory + "/policy.yaml", "--model-deployment", directory + "/model.yaml", "--postgres-url", url,
+                "--at", "2026-12-07T12:00:00Z",
+            ],
+            separateErrors: true)
+        #expect(run.termination == .exited(0), "\(run.errorOutput)")
+        let lines = run.output.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("prediction ") && $0.contains("drifted") }, "\(run.output)")
+        #expect(lines.contains { $0.hasPrefix("tx.amount ") && $0.contains("drifted") })
+        #expect(lines.contains { $0.hasPrefix("performance: accuracy fell from") }, "\(run.output)")
+        #expect(lines.contains { $0.hasPrefix("  accuracy ") && $0.contains("→") && $0.hasSuffix("(higher is better)") }, "\(run.output)")
+
+        let without = try await ChildProcess.capture(
+            name: "capstan-drift-cli", executable: binary, arguments: ["drift", "run", "-f", directory + "/policy.yaml", "--postgres-url", url],
+            separateErrors: true)
+        #expect(without.termination != .exited(0))
+        #expect(without.errorOutput.contains("no ModelDeployment 'fraud-model'") && without.errorOutput.contains("--model-deployment"), "\(without.errorOutput)")
+    }
 }

@@ -169,6 +169,22 @@ struct DriftPolicyDesignTests {
         #expect(try DriftPolicyDesign.children(of: policy, namespace: "default", resolved: resolved, owner: owner, configuration: OperatorConfiguration()).count == 1)
     }
 
+    @Test("a policy on a ModelDeployment writes the model's log name and input order into the document; a FeatureView policy has no model")
+    func modelInDocument() throws {
+        let deployment = ModelDeployment(
+            name: "fraud-model", spec: ModelDeploymentSpec(model: "fraud", entity: "user_id", features: ["purchases.spend_1h", "purchases.device"], versions: []))
+        let policy = Self.policy { $0.target = DriftTarget(modelDeployment: "fraud-model", features: ["purchases.device"]) }
+        let resolved = try DriftPolicyDesign.validate(
+            policy, namespace: "default", featureView: { _ in nil }, modelDeployment: { $0 == "fraud-model" ? deployment : nil }, now: Date()
+        ).get()
+        let document = try JSONValue.parse(Array(try DriftPolicyDesign.policyDocument(policy, namespace: "default", resolved: resolved).utf8))
+        #expect(document[path: ["model", "name"]] == "fraud")
+        #expect(document[path: ["model", "features"]] == ["purchases.spend_1h", "purchases.device"], "every input, in spec order")
+        #expect(document["features"]?.arrayValue?.count == 1)
+        let plain = try JSONValue.parse(Array(try DriftPolicyDesign.policyDocument(Self.policy(), namespace: "default", resolved: try Self.check(Self.policy()).get()).utf8))
+        #expect(plain["model"] == nil)
+    }
+
     @Test("status: Ready from the checks, Drifted and DataQualityDegraded from the last run; Unknown before the first run")
     func status() throws {
         let policy = Self.policy()

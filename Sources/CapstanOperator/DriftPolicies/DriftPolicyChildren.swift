@@ -18,7 +18,7 @@ extension DriftPolicyDesign {
             if let threshold = feature.threshold { members.append(("threshold", .double(threshold))) }
             return JSONValue(members: members)
         }
-        let document: JSONValue = [
+        var document: JSONValue = [
             "apiVersion": .string(CapstanAPIGroup.apiVersion),
             "kind": "DriftPolicy",
             "name": .string(policy.metadata.name),
@@ -28,6 +28,9 @@ extension DriftPolicyDesign {
             "features": .array(features),
             "spec": spec,
         ]
+        if let model = resolved.modelName {
+            document["model"] = ["name": .string(model), "features": .array(resolved.modelFeatures.map(JSONValue.string))]
+        }
         return String(decoding: document.serializedBytes(), as: UTF8.self)
     }
 

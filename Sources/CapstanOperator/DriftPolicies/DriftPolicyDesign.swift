@@ -25,6 +25,10 @@ public enum DriftPolicyDesign {
         public var features: [WatchedFeature]
         /// The FeatureView the rows come from (for a ModelDeployment: its entity's features by view).
         public var views: [String]
+        /// For a ModelDeployment target: its `spec.model` and `spec.features` (the prediction
+        /// log's name and input order), written into the policy document as `model`.
+        public var modelName: String?
+        public var modelFeatures: [String] = []
     }
 
     /// The default threshold of an explicit method (Evidently's defaults).
@@ -82,6 +86,7 @@ public enum DriftPolicyDesign {
         // Target: what can be watched.
         var available: [String]
         var views: [String]
+        var modelName: String?
         switch (spec.target.featureView, spec.target.modelDeployment) {
         case (let view?, nil):
             guard let found = featureView(view) else {
@@ -101,6 +106,7 @@ public enum DriftPolicyDesign {
                         message: "spec.target.modelDeployment: no ModelDeployment '\(model)' in namespace \(namespace); create it or correct the name. Nothing is scheduled until it exists."))
             }
             available = found.spec.features
+            modelName = found.spec.model
             views = []
             for feature in found.spec.features {
                 let view = String(feature.split(separator: ".").first ?? "")
@@ -238,7 +244,7 @@ public enum DriftPolicyDesign {
         if let job = spec.onDrift?.batchJob, !isName(job) {
             return invalid("spec.onDrift.batchJob: '\(job)' is not a resource name (lower-case letters, digits, '-', '.')")
         }
-        return .success(Resolved(features: features, views: views))
+        return .success(Resolved(features: features, views: views, modelName: modelName, modelFeatures: modelName == nil ? [] : available))
     }
 
     static func isName(_ text: String) -> Bool {
