@@ -184,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanDriftMonitorTests",
-            dependencies: ["CapstanDriftMonitor", "CapstanDrift", "CapstanAPI", "CapstanEmbedded", "CapstanCore", "CapstanPostgres", "CapstanStore"],
+            dependencies: ["CapstanDriftMonitor", "CapstanDrift", "CapstanAPI", "CapstanEmbedded", "CapstanCore", "CapstanPostgres", "CapstanStore", "CapstanOffline"],
             swiftSettings: swiftSettings
         ),
 

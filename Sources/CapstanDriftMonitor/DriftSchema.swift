@@ -18,11 +18,14 @@ import CapstanPostgres
 ///   `limit_value` are named so because `check` and `limit` are reserved words in SQL.
 ///
 /// Deleting a run deletes its rows (`ON DELETE CASCADE`), which is how retention can prune.
+///
+/// Migration 2 (`DriftSchema.profiles`, DriftProfileStore.swift): `capstan_drift_profiles`, the
+/// stored column profiles of view chunks and training sets.
 public enum DriftSchema {
     /// The ledger table `DriftSchema.migrator` records applied migrations in.
     public static let migrationTable = "capstan_drift_migrations"
 
-    public static let migrations: [PostgresMigration] = [runsResultsAndQuality]
+    public static let migrations: [PostgresMigration] = [runsResultsAndQuality, profiles]
 
     /// A migrator for `migrations` with its own ledger.
     public static var migrator: PostgresMigrator {

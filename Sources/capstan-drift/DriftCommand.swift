@@ -46,6 +46,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON instead of a table.")
     var json = false
 
+    @Flag(help: "Read the reference window's rows even where stored profiles cover it (profiles are still written).")
+    var exact = false
+
     func run() async throws {
         let logger = try log.bootstrap(label: "capstan.drift")
         let policy = try DriftPolicyDocument.load(path: policyFile)
@@ -63,7 +66,9 @@ struct RunCommand: AsyncParsableCommand {
             options.kube = client
             options.events = EventRecorder(client: client, component: "capstan-drift", instance: ProcessInfo.processInfo.hostName, logger: logger)
         }
-        let outcome = try await DriftMonitorRun(runner: DriftRunner(source: DriftWindowReader(pool: pool)), store: store, options: options, logger: logger)
+        let profiles = DriftProfileOptions(store: DriftProfileStore(pool: pool, logger: logger), forceExact: exact, logger: logger)
+        let runner = DriftRunner(source: DriftWindowReader(pool: pool), profiles: profiles)
+        let outcome = try await DriftMonitorRun(runner: runner, store: store, options: options, logger: logger)
             .execute(policy, now: now)
         if json {
             print(try DriftResultJSON.encode(outcome.result))

@@ -53,6 +53,9 @@ struct DriftRunCommand: AsyncParsableCommand {
     @Option(help: "The policy's namespace.")
     var namespace = "default"
 
+    @Flag(help: "Read the reference window's rows even where stored profiles cover it (profiles are still written).")
+    var exact = false
+
     @OptionGroup var store: DriftStoreOptions
 
     func run() async throws {
@@ -84,7 +87,10 @@ struct DriftRunCommand: AsyncParsableCommand {
         try await results.migrate()
         let directory = report.map { ($0 as NSString).deletingLastPathComponent }
         let outcome = try await DriftMonitorRun(
-            runner: DriftRunner(source: DriftWindowReader(pool: pool)), store: results,
+            runner: DriftRunner(
+                source: DriftWindowReader(pool: pool),
+                profiles: DriftProfileOptions(store: DriftProfileStore(pool: pool, logger: logger), forceExact: exact, logger: logger)),
+            store: results,
             options: DriftMonitorRun.Options(reportDirectory: directory.map { $0.isEmpty ? "." : $0 }), logger: logger
         ).execute(document, now: now)
         if let report, let written = outcome.reportPath, written != report {
