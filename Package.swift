@@ -204,7 +204,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanDriftMonitorTests",
-            dependencies: ["CapstanDriftMonitor", "CapstanDrift", "CapstanAPI", "CapstanEmbedded", "CapstanCore", "CapstanPostgres", "CapstanRedis", "CapstanStore"],
+            dependencies: ["CapstanDriftMonitor", "CapstanDrift", "CapstanAPI", "CapstanEmbedded", "CapstanCore", "CapstanPostgres", "CapstanRedis", "CapstanStore", "CapstanOffline"],
             swiftSettings: swiftSettings
         ),
 

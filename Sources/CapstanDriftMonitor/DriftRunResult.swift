@@ -108,6 +108,8 @@ public struct FeatureScore: Sendable, Hashable, Codable {
     public var reason: String?
     public var referenceCount: Int
     public var currentCount: Int
+    /// How exact the score is when the reference came from stored profiles; nil for a score on rows.
+    public var profile: ProfileScoreNote? = nil
 
     public init(
         feature: String, kind: ColumnKind, method: DriftMethod?, score: Double?, pValue: Double? = nil, statistic: Double? = nil,

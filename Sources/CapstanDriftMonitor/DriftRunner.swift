@@ -35,7 +35,7 @@ public struct DriftWindows: Sendable, Hashable {
         case (nil, nil, nil, let trainingSet?):
             throw CapstanError(
                 .invalidSpec,
-                "spec.reference.trainingSet (\(trainingSet)): training-set references need training-set profiles, which Capstan does not store yet; use reference.rolling or from/to")
+                "spec.reference.trainingSet (\(trainingSet)): a training-set reference is read from stored profiles; run with the profile store (capstan-drift run --postgres-url), or use reference.rolling or from/to")
         default:
             throw CapstanError(.invalidArgument, "spec.reference: write exactly one of from+to, rolling or trainingSet")
         }
@@ -58,15 +58,18 @@ public struct DriftRunner: Sendable {
     /// The prediction log, for ModelDeployment policies whose document names the model
     /// (``runModel(_:model:predictions:now:runID:)``); without it they read their inputs' view.
     public var predictions: PredictionWindowReader?
+    /// Stored profiles for references (DriftProfileReference.swift); nil: every run reads rows.
+    public var profiles: DriftProfileOptions?
 
     public init(
         source: any DriftWindowSource, health: (any DriftViewHealthSource)? = nil, predictions: PredictionWindowReader? = nil,
-        maxSegmentValues: Int = 50
+        maxSegmentValues: Int = 50, profiles: DriftProfileOptions? = nil
     ) {
         self.source = source
         self.health = health
         self.predictions = predictions
         self.maxSegmentValues = maxSegmentValues
+        self.profiles = profiles
     }
 
     /// One run of `policy` at `now`.
@@ -75,6 +78,7 @@ public struct DriftRunner: Sendable {
             return try await runModel(policy, model: model, predictions: predictions, now: now, runID: runID)
         }
         let started = Date()
+        if let result = try await runFromProfiles(policy, now: now, runID: runID, started: started) { return result }
         let windows = try DriftWindows.resolve(policy.spec, now: now)
         // Columns per view: the watched features and the segment fields.
         var columnsByView: [String: [String]] = [:]
@@ -97,6 +101,9 @@ public struct DriftRunner: Sendable {
         async let currentRead = source.read(view: view, features: columns, fromMicros: windows.current.lowerBound, toMicros: windows.current.upperBound)
         let reference = try await referenceRead
         let current = try await currentRead
+        if let profiles {
+            await recordProfiles(view: view, columns: columns, kinds: kinds, windows: [reference, current], chunk: Self.profileChunkMicros(policy.spec, profiles), options: profiles)
+        }
 
         let plans = policy.features.map { feature -> FeaturePlan in
             let column = policy.location(of: feature.name).column

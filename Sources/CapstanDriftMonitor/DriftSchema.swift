@@ -22,11 +22,14 @@ import CapstanPostgres
 ///   a metric's history (`capstan_drift_performance_history`).
 ///
 /// Deleting a run deletes its rows (`ON DELETE CASCADE`), which is how retention can prune.
+///
+/// Migration 2 (`DriftSchema.profiles`, DriftProfileStore.swift): `capstan_drift_profiles`, the
+/// stored column profiles of view chunks and training sets.
 public enum DriftSchema {
     /// The ledger table `DriftSchema.migrator` records applied migrations in.
     public static let migrationTable = "capstan_drift_migrations"
 
-    public static let migrations: [PostgresMigration] = [runsResultsAndQuality, performance]
+    public static let migrations: [PostgresMigration] = [runsResultsAndQuality, performance, profiles]
 
     /// A migrator for `migrations` with its own ledger.
     public static var migrator: PostgresMigrator {

@@ -48,6 +48,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON instead of a table.")
     var json = false
 
+    @Flag(help: "Read the reference window's rows even where stored profiles cover it (profiles are still written).")
+    var exact = false
+
     func run() async throws {
         let logger = try log.bootstrap(label: "capstan.drift")
         let policy = try DriftPolicyDocument.load(path: policyFile)
@@ -66,7 +69,9 @@ struct RunCommand: AsyncParsableCommand {
             options.events = EventRecorder(client: client, component: "capstan-drift", instance: ProcessInfo.processInfo.hostName, logger: logger)
         }
         let health = try StoreViewHealth(pool: pool, redisURL: redis.resolvedURL(), logger: logger)
-        let runner = DriftRunner(source: DriftWindowReader(pool: pool), health: health, predictions: PredictionWindowReader(pool: pool))
+        let profiles = DriftProfileOptions(store: DriftProfileStore(pool: pool, logger: logger), forceExact: exact, logger: logger)
+        let runner = DriftRunner(
+            source: DriftWindowReader(pool: pool), health: health, predictions: PredictionWindowReader(pool: pool), profiles: profiles)
         let outcome: DriftMonitorRun.Outcome
         do {
             outcome = try await DriftMonitorRun(runner: runner, store: store, options: options, logger: logger).execute(policy, now: now)

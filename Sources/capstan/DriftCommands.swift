@@ -58,6 +58,9 @@ struct DriftRunCommand: AsyncParsableCommand {
         help: "For a policy on a ModelDeployment: its manifest (YAML). The run then reads the model's prediction log.")
     var modelDeploymentFile: String?
 
+    @Flag(help: "Read the reference window's rows even where stored profiles cover it (profiles are still written).")
+    var exact = false
+
     @OptionGroup var store: DriftStoreOptions
 
     @OptionGroup var redis: RedisOptions
@@ -97,7 +100,10 @@ struct DriftRunCommand: AsyncParsableCommand {
         let health = try StoreViewHealth(pool: pool, redisURL: redis.resolvedURL(), logger: logger)
         defer { Task { await health.close() } }
         let outcome = try await DriftMonitorRun(
-            runner: DriftRunner(source: DriftWindowReader(pool: pool), health: health, predictions: PredictionWindowReader(pool: pool)), store: results,
+            runner: DriftRunner(
+                source: DriftWindowReader(pool: pool), health: health, predictions: PredictionWindowReader(pool: pool),
+                profiles: DriftProfileOptions(store: DriftProfileStore(pool: pool, logger: logger), forceExact: exact, logger: logger)),
+            store: results,
             options: DriftMonitorRun.Options(reportDirectory: directory.map { $0.isEmpty ? "." : $0 }), logger: logger
         ).execute(document, now: now)
         if let report, let written = outcome.reportPath, written != report {

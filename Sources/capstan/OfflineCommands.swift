@@ -2,6 +2,7 @@ import ArgumentParser
 import CapstanAPI
 import CapstanCommandLine
 import CapstanCore
+import CapstanDriftMonitor
 import CapstanFeatureWorker
 import CapstanFeatures
 import CapstanOffline
@@ -62,6 +63,12 @@ struct TrainingSetCommand: AsyncParsableCommand {
     @Option(help: "Concurrent COPY streams from PostgreSQL.")
     var parallelism: Int = 2
 
+    @Option(help: "Store profiles of the set's features under this name, for a DriftPolicy's reference.trainingSet.")
+    var profileName: String?
+
+    @Option(help: "The model version trained on this set, stored with its profiles.")
+    var modelVersion: String?
+
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
@@ -100,6 +107,12 @@ struct TrainingSetCommand: AsyncParsableCommand {
                 output = handle
             }
             try await set.write { try output.write(contentsOf: $0) }
+            if let profileName {
+                let profiles = DriftProfileStore(pool: pool, logger: logger)
+                try await profiles.migrate()
+                let count = try await TrainingSetProfiler.store(set, name: profileName, modelVersion: modelVersion, in: profiles)
+                if out != "-" { Console.line("profiled \(count) features as training set \(profileName)\(modelVersion.map { " (model version \($0))" } ?? "")") }
+            }
             if out != "-" {
                 try output.close()
                 let s = set.stats

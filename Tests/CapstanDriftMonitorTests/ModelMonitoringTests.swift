@@ -144,7 +144,7 @@ struct ModelMonitoringTests {
         let run = try await ChildProcess.capture(
             name: "performance-reference", executable: "/usr/bin/env",
             arguments: [
-                DriftTestPython.evidently(repository: tests.deletingLastPathComponent()),
+                LocalTools.evidentlyPython(repository: tests.deletingLastPathComponent()),
                 tests.appendingPathComponent("Python/performance_reference.py").path, "--cases", input.path, output.path,
             ])
         guard run.termination == .exited(0),

@@ -19,7 +19,7 @@ struct PerformanceReferenceTests {
         defer { try? FileManager.default.removeItem(at: output) }
         let run = try await ChildProcess.capture(
             name: "performance-reference", executable: "/usr/bin/env",
-            arguments: [DriftReference.evidentlyPython(repository: tests.deletingLastPathComponent()), script.path, String(Self.seed), output.path])
+            arguments: [LocalTools.evidentlyPython(repository: tests.deletingLastPathComponent()), script.path, String(Self.seed), output.path])
         try #require(run.termination == .exited(0), "performance_reference.py failed (run scripts/setup.sh for scikit-learn): \(run.output)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
         let cases = try #require(document["cases"] as? [[String: Any]])

@@ -21,10 +21,12 @@ import Logging
 /// with Evidently's (bench/drift_evidently.py's JSON) and, optionally, with another Capstan run's.
 @main
 struct DriftBench: AsyncParsableCommand {
-    enum Source: String, ExpressibleByArgument, CaseIterable { case memory, postgres, load }
+    enum Source: String, ExpressibleByArgument, CaseIterable { case memory, postgres, load, profile }
 
-    @Option(help: "memory, postgres, or load (write the rows into PostgreSQL, untimed).")
+    @Option(help: "memory, postgres, load (write the rows into PostgreSQL, untimed), or profile (decisions from per-chunk profiles).")
     var source: Source = .memory
+    @Option(help: "With --source profile: the length of a profiled chunk, in hours.")
+    var profileChunkHours: Int = 6
     @Option(help: "The directory bench/drift_data.py wrote.")
     var data: String = ".capstan/drift-bench/data"
     @Option(help: "Working directory of the embedded PostgreSQL.")
@@ -50,6 +52,7 @@ struct DriftBench: AsyncParsableCommand {
         logger.logLevel = .warning
         let bench = try BenchData(directory: data)
         let policy = try Self.policy(features: bench.features)
+        if source == .profile { return try await runProfiles(bench) }
         let result: DriftRunResult
         let seconds: Double
         var extra = ""
@@ -66,6 +69,8 @@ struct DriftBench: AsyncParsableCommand {
             result = try await DriftRunner(source: windows).run(policy, now: BenchData.now)
             seconds = (ContinuousClock.now - clock).inSeconds
             extra = String(format: " cpu_seconds=%.3f", Self.cpuSeconds() - cpu)
+        case .profile:
+            return
         case .postgres, .load:
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let postgres = try await EmbeddedPostgres.start(directory: directory + "/postgres", logger: logger)
