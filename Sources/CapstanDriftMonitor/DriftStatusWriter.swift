@@ -30,7 +30,8 @@ public struct DriftStatusWriter: Sendable {
             run.qualitySummary = broken.prefix(3).map(\.message).joined(separator: "; ") + (broken.count > 3 ? "; and \(broken.count - 3) more" : "")
         }
         if let performance = result.performance {
-            run.performanceDegraded = performance.degraded
+            // Not judged (no labelled rows on a side): nil, which the operator shows as Unknown `NoLabels`.
+            run.performanceDegraded = performance.judged ? performance.degraded : nil
             run.performanceSummary = performance.message
         }
         run.generation = result.policy.generation

@@ -91,3 +91,9 @@ enum ModelPerformance {
 
     static func format(_ value: Double) -> String { String(format: "%.4g", value) }
 }
+
+extension PerformanceResult {
+    /// Whether the run could compare at all: labelled rows in the current window and at least one
+    /// metric computed on both sides. A result that is not judged is never degraded.
+    public var judged: Bool { labelledRows > 0 && metrics.contains { $0.reference != nil && $0.current != nil } }
+}

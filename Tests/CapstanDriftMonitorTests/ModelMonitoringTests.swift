@@ -217,6 +217,7 @@ struct ModelMonitoringTests {
         #expect(text.contains(#"capstan_drift_performance_metric{namespace="default",policy="fraud-model-drift",metric="accuracy",window="current"} \#(accuracy)"#))
         #expect(text.contains(#"capstan_drift_performance_labelled_rows{namespace="default",policy="fraud-model-drift"} \#(perf.labelledRows)"#))
         #expect(DriftStatusWriter.summary(result).lastRun.performanceDegraded == true)
+        #expect(DriftStatusWriter.summary(result).lastRun.performanceSummary == perf.message)
         #expect(DriftReport.html(result).contains("accuracy"))
     }
 
@@ -238,6 +239,8 @@ struct ModelMonitoringTests {
         #expect(perf.labelledRows == 0)
         #expect(!perf.degraded)
         #expect(perf.message.contains("no labelled prediction"), "\(perf.message)")
+        #expect(!perf.judged)
+        #expect(DriftStatusWriter.summary(result).lastRun.performanceDegraded == nil, "the operator shows Unknown NoLabels")
     }
 
     @Test("a regressor whose errors grow: PerformanceDegraded with sklearn's RMSE, MAE and MAPE, labels joined by entity as of the prediction")
