@@ -117,7 +117,9 @@ public struct DriftMonitorRun: Sendable {
         if let base = alerts?.alertmanager {
             do {
                 let horizon = options.resendHorizon ?? Self.resendHorizon(policy.spec.schedule, now: now)
-                try await AlertmanagerClient(baseURL: base, http: http, logger: logger).send(decision, resendHorizon: horizon, now: now)
+                // Alertmanager lives in wall-clock time: a run for a past moment (`--at`, a late run)
+                // must not post alerts that expired before they arrived.
+                try await AlertmanagerClient(baseURL: base, http: http, logger: logger).send(decision, resendHorizon: horizon, now: max(now, Date()))
             } catch {
                 problems.append("Alertmanager \(CurlHTTPClient.redacted(base)) did not take the alerts: \(error)")
             }
