@@ -39,7 +39,7 @@ let package = Package(
             targets: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanModels", "CapstanStore", "CapstanKafka", "CapstanRedis",
                 "CapstanPostgres", "CapstanEmbedded", "CapstanGenerator", "CapstanFeatureWorker", "CapstanGateway", "CapstanServing",
-                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift", "CapstanDriftMonitor", "CapstanPredictionLog",
+                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift", "CapstanDriftMonitor", "CapstanPredictionLog", "CapstanBatch",
             ]),
     ],
     dependencies: [
@@ -169,6 +169,21 @@ let package = Package(
                 "CLibCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The batch orchestrator: DAG plans, schedules, the PostgreSQL run ledger, the runner and
+        // its process and SQL steps (Capstan's own step kinds are in CapstanBatchSteps, above).
+        .target(
+            name: "CapstanBatch",
+            dependencies: [
+                "CapstanAPI", "CapstanCore", "CapstanPostgres", "CLibCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanBatchTests",
+            dependencies: ["CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanEmbedded", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // The prediction log: the gateway's `predictions` topic → capstan_predictions, exactly once.

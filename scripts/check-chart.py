@@ -100,8 +100,8 @@ def check_crds_and_examples():
             validate(doc, f"crds/{path.name}")
             version = doc["spec"]["versions"][0]
             schemas[doc["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
-    if set(schemas) != {"FeatureView", "ModelDeployment", "DriftPolicy"}:
-        fail(f"chart CRDs: expected FeatureView, ModelDeployment and DriftPolicy, found {sorted(schemas)}")
+    if set(schemas) != {"FeatureView", "ModelDeployment", "DriftPolicy", "BatchJob"}:
+        fail(f"chart CRDs: expected FeatureView, ModelDeployment, DriftPolicy and BatchJob, found {sorted(schemas)}")
     count = 0
     for path in sorted((ROOT / "examples" / "k8s").glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):

@@ -50,6 +50,14 @@ public enum ConditionType {
     public static let dataQualityDegraded = "DataQualityDegraded"
     /// DriftPolicy: a realized performance metric dropped past its limit.
     public static let performanceDegraded = "PerformanceDegraded"
+    /// BatchJob: a run is going.
+    public static let running = "Running"
+    /// BatchJob: the latest finished run succeeded.
+    public static let succeeded = "Succeeded"
+    /// BatchJob: the latest finished run failed (or was cancelled).
+    public static let failed = "Failed"
+    /// BatchJob: scheduling is suspended.
+    public static let suspended = "Suspended"
 }
 
 extension Array where Element == Condition {

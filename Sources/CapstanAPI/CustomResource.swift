@@ -97,7 +97,7 @@ extension ModelDeployment: CustomResource {
 /// Builds the `apiextensions.k8s.io/v1` CustomResourceDefinitions from the Swift types.
 public enum CustomResourceDefinitions {
     /// Every kind the operator serves, in the order their CRDs are written.
-    public static let kinds: [any CustomResource.Type] = [FeatureView.self, ModelDeployment.self, DriftPolicy.self]
+    public static let kinds: [any CustomResource.Type] = [FeatureView.self, ModelDeployment.self, DriftPolicy.self, BatchJob.self]
 
     /// Label value that marks the CRDs as Capstan's.
     public static let partOf = "capstan"
