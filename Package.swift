@@ -145,7 +145,7 @@ let package = Package(
         ),
         .target(
             name: "CapstanEmbedded",
-            dependencies: ["CapstanCore", "CapstanKafka", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CapstanCore", "CapstanKafka", "CapstanPostgres", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
 
