@@ -33,6 +33,7 @@ let package = Package(
         .executable(name: "capstan-serving", targets: ["capstan-serving"]),
         .executable(name: "capstan-ingest", targets: ["capstan-ingest"]),
         .executable(name: "capstan-drift", targets: ["capstan-drift"]),
+        .executable(name: "capstan-batch", targets: ["capstan-batch"]),
         // Libraries for the benchmark package (bench/Package.swift); no product of its own links them.
         .library(
             name: "CapstanLibraries",
@@ -183,7 +184,23 @@ let package = Package(
         ),
         .testTarget(
             name: "CapstanBatchTests",
-            dependencies: ["CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanEmbedded", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CapstanBatch", "CapstanBatchCommands", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanEmbedded", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // `capstan batch` / `capstan-batch`: run, schedule, inspect, resume and cancel BatchJob runs.
+        .target(
+            name: "CapstanBatchCommands",
+            dependencies: [
+                "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanCommandLine", "CapstanEmbedded", "CapstanPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "capstan-batch",
+            dependencies: ["CapstanBatchCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         // The prediction log: the gateway's `predictions` topic → capstan_predictions, exactly once.
@@ -319,7 +336,7 @@ let package = Package(
                 "CapstanCommandLine", "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
                 "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels", "CapstanIngest",
                 "CapstanOperator", "CapstanKube", "CapstanKubeServer",  // operator demo
-                "CapstanOffline", "CapstanFeatures", "CapstanDriftMonitor",
+                "CapstanOffline", "CapstanFeatures", "CapstanDriftMonitor", "CapstanBatchCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

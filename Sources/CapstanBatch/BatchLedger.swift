@@ -394,6 +394,7 @@ extension JSONEncoder {
 }
 
 extension Date {
-    var epochMillis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
-    init(epochMillis: Int64) { self.init(timeIntervalSince1970: Double(epochMillis) / 1000) }
+    /// Unix epoch milliseconds (the ledger's and the logs' unit).
+    public var epochMillis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    public init(epochMillis: Int64) { self.init(timeIntervalSince1970: Double(epochMillis) / 1000) }
 }

@@ -28,7 +28,8 @@ struct RunDrive {
         var stopReason: String?
         let runID = self.runID
         let owner = options.owner, lease = options.lease
-        let heartbeat = Duration.milliseconds(max(200, lease.components.seconds * 1000 / 3))
+        // Often enough that a cancel from another process is seen within two seconds.
+        let heartbeat = Duration.milliseconds(min(2_000, max(200, lease.components.seconds * 1000 / 3)))
         try await withThrowingTaskGroup(of: Event.self) { group in
             group.addTask {
                 try await Task.sleep(for: heartbeat)

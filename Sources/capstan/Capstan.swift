@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapstanBatchCommands
 
 /// `capstan`: the user's command-line tool.
 @main
@@ -8,5 +9,5 @@ struct Capstan: AsyncParsableCommand {
         abstract: "Capstan: feature store, model serving, drift monitoring and batch pipelines for your own models.",
         subcommands: [Demo.self, Generate.self, Upload.self,
                       TrainingSetCommand.self, BackfillCommand.self, LineageCommand.self,
-                      OperatorDemoCommand.self, DriftCommands.self])
+                      OperatorDemoCommand.self, DriftCommands.self, BatchCommands.self])
 }
