@@ -38,6 +38,7 @@ bench: setup
 	bench/upload.sh
 	bench/pit.sh
 	bench/drift.sh
+	bench/batch.sh
 
 # Regenerate committed artefacts: the CRDs (crds/ and the chart's copy) and the gRPC stubs.
 crds: setup

@@ -143,25 +143,20 @@ struct RunDrive {
                     }
                 }
                 try await runner.ledger.addSteps(runID, step: step.name, items: items)
-                graph.items[i] = items.map { RunGraph.Item(index: $0.0, value: $0.1, state: .pending, attempts: 0, outputs: [:]) }
+                graph.setItems(i, items.map { RunGraph.Item(index: $0.0, value: $0.1, state: .pending, attempts: 0, outputs: [:]) })
                 runner.progress(.stepExpanded(step: step.name, items: items.count))
                 if let expansionFailure {
                     try await runner.ledger.finished(
                         runID, namespace: run.namespace, job: run.job, step: step.name, item: -1, attempt: 0, state: .failed, outputs: nil,
                         failure: expansionFailure, cacheKey: nil)
-                    graph.items[i]![0].state = .failed
-                    graph.failed = true
-                }
-                if items.isEmpty {
-                    // An empty fan-out is done at once (a date range with nothing in it).
-                    graph.items[i] = []
+                    graph.failWithoutRunning(i, 0)
                 }
             }
         }
     }
 
     func scope() -> RenderScope {
-        RenderScope(runID: runID, times: run.times, timeZone: plan.timeZone, parameters: run.parameters, outputs: graph.outputs())
+        RenderScope(runID: runID, times: run.times, timeZone: plan.timeZone, parameters: run.parameters, outputs: graph.outputs)
     }
 
     struct Attempt: Sendable {
@@ -179,9 +174,7 @@ struct RunDrive {
     }
 
     mutating func invocationParts(step i: Int, item k: Int) throws -> Attempt {
-        graph.items[i]![k].attempts += 1
-        graph.items[i]![k].attemptsHere += 1
-        let item = graph.items[i]![k]
+        let item = graph.countAttempt(i, k)
         return Attempt(
             stepIndex: i, itemIndex: k, namespace: run.namespace, job: run.job, runID: runID, step: plan.steps[i], item: item.index, itemValue: item.value,
             attempt: item.attempts, attemptsHere: item.attemptsHere, scope: scope())

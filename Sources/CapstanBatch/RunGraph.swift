@@ -19,53 +19,79 @@ struct RunGraph {
     }
 
     let plan: BatchPlan
-    var items: [[Item]?]
+    private(set) var items: [[Item]?]
     var running: [Int]
     var runningTotal = 0
     var failed = false
+    /// Items not done, per step (O(1) `isDone`).
+    private var remaining: [Int]
+    /// Pending items ready to start, per step, in item order (a queue with a head index).
+    private var queue: [[Int]]
+    private var head: [Int]
+    /// Steps with something in their queue.
+    private var queued = Set<Int>()
+    private(set) var backingOff = 0
+    /// Outputs of done steps, fan-outs aggregated: updated when a step finishes, not per item.
+    private(set) var outputs: [String: [String: String]] = [:]
 
     init(plan: BatchPlan, records: [StepRecord]) {
         self.plan = plan
-        items = Array(repeating: nil, count: plan.steps.count)
-        running = Array(repeating: 0, count: plan.steps.count)
+        let count = plan.steps.count
+        items = Array(repeating: nil, count: count)
+        running = Array(repeating: 0, count: count)
+        remaining = Array(repeating: 0, count: count)
+        queue = Array(repeating: [], count: count)
+        head = Array(repeating: 0, count: count)
         var byStep: [String: [StepRecord]] = [:]
         for record in records { byStep[record.step, default: []].append(record) }
         for (i, step) in plan.steps.enumerated() {
             guard let rows = byStep[step.name], !rows.isEmpty else { continue }
-            items[i] = rows.sorted { $0.item < $1.item }.map {
+            setItems(i, rows.sorted { $0.item < $1.item }.map {
                 Item(index: $0.item, value: $0.itemValue, state: $0.state, attempts: $0.attempts, outputs: $0.outputs)
-            }
+            })
         }
     }
 
-    func isDone(_ step: Int) -> Bool {
-        guard let list = items[step] else { return false }
-        return list.allSatisfy { $0.state.isDone }
+    /// Gives a step its items (pending ones join the step's queue).
+    mutating func setItems(_ i: Int, _ list: [Item]) {
+        items[i] = list
+        remaining[i] = list.filter { !$0.state.isDone }.count
+        queue[i] = list.indices.filter { list[$0].state == .pending }
+        head[i] = 0
+        if !queue[i].isEmpty { queued.insert(i) }
+        if list.contains(where: { $0.state == .failed }) { failed = true }
+        if remaining[i] == 0 { stepDone(i) }
     }
+
+    /// Marks an item failed without running it (a fan-out whose items could not be computed).
+    mutating func failWithoutRunning(_ i: Int, _ k: Int) {
+        items[i]![k].state = .failed
+        queue[i].removeAll { $0 == k }
+        if queue[i].isEmpty { queued.remove(i) }
+        failed = true
+    }
+
+    func isDone(_ step: Int) -> Bool { items[step] != nil && remaining[step] == 0 }
 
     /// Steps whose dependencies are all done but which have no items yet.
     func expandable() -> [Int] {
         plan.order.filter { items[$0] == nil && plan.dependencies[$0].allSatisfy(isDone) }
     }
 
-    /// Outputs of finished steps, fan-outs aggregated as JSON arrays (item order).
-    func outputs() -> [String: [String: String]] {
-        var out: [String: [String: String]] = [:]
-        for (i, step) in plan.steps.enumerated() where isDone(i) {
-            guard let list = items[i] else { continue }
-            if step.forEach == nil {
-                out[step.name] = list.first?.outputs ?? [:]
-            } else {
-                var keys = Set<String>()
-                for item in list { keys.formUnion(item.outputs.keys) }
-                var merged: [String: String] = [:]
-                for key in keys {
-                    merged[key] = JSONValue.array(list.map { $0.outputs[key].map(JSONValue.string) ?? .null }).serialized()
-                }
-                out[step.name] = merged
+    private mutating func stepDone(_ i: Int) {
+        let step = plan.steps[i]
+        guard let list = items[i] else { return }
+        if step.forEach == nil {
+            outputs[step.name] = list.first?.outputs ?? [:]
+        } else {
+            var keys = Set<String>()
+            for item in list { keys.formUnion(item.outputs.keys) }
+            var merged: [String: String] = [:]
+            for key in keys {
+                merged[key] = JSONValue.array(list.map { $0.outputs[key].map(JSONValue.string) ?? .null }).serialized()
             }
+            outputs[step.name] = merged
         }
-        return out
     }
 
     /// Pending items that may start now, within the run's and each step's parallelism. A
@@ -73,20 +99,32 @@ struct RunGraph {
     /// less to do.
     mutating func startable(limit jobLimit: Int) -> [(step: Int, item: Int)] {
         var out: [(Int, Int)] = []
-        for i in plan.order {
+        guard runningTotal < jobLimit, !queued.isEmpty else { return out }
+        for i in plan.order where queued.contains(i) {
             guard runningTotal < jobLimit else { break }
-            guard var list = items[i] else { continue }
             let stepLimit = Int(plan.steps[i].parallelism ?? Int32.max)
-            for k in list.indices where list[k].state == .pending && !list[k].backingOff {
-                guard runningTotal < jobLimit, running[i] < stepLimit else { break }
-                list[k].state = .running
+            while head[i] < queue[i].count, runningTotal < jobLimit, running[i] < stepLimit {
+                let k = queue[i][head[i]]
+                head[i] += 1
+                items[i]![k].state = .running
                 running[i] += 1
                 runningTotal += 1
                 out.append((i, k))
             }
-            items[i] = list
+            if head[i] == queue[i].count {
+                queue[i] = []
+                head[i] = 0
+                queued.remove(i)
+            }
         }
         return out
+    }
+
+    /// An attempt is about to start: counts it.
+    mutating func countAttempt(_ i: Int, _ k: Int) -> Item {
+        items[i]![k].attempts += 1
+        items[i]![k].attemptsHere += 1
+        return items[i]![k]
     }
 
     mutating func finished(step i: Int, item k: Int, state: StepState, outputs: [String: String]) {
@@ -95,6 +133,10 @@ struct RunGraph {
         items[i]![k].state = state
         items[i]![k].outputs = outputs
         if state == .failed || state == .cancelled { failed = true }
+        if state.isDone {
+            remaining[i] -= 1
+            if remaining[i] == 0 { stepDone(i) }
+        }
     }
 
     /// The attempt failed and will be retried after a backoff.
@@ -103,14 +145,14 @@ struct RunGraph {
         runningTotal -= 1
         items[i]![k].state = .pending
         items[i]![k].backingOff = true
+        backingOff += 1
     }
 
     mutating func retryDue(step i: Int, item k: Int) {
         items[i]![k].backingOff = false
-    }
-
-    var backingOff: Int {
-        items.reduce(0) { $0 + ($1?.filter(\.backingOff).count ?? 0) }
+        backingOff -= 1
+        queue[i].append(k)
+        queued.insert(i)
     }
 
     /// Every step done.
@@ -126,4 +168,3 @@ struct RunGraph {
         return out
     }
 }
-
