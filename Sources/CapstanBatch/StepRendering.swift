@@ -48,7 +48,11 @@ public struct RenderScope: Sendable {
     }
 
     /// The step with every placeholder in every string field replaced.
+    /// The rendered step has no `forEach` (its items are expanded already; encoding a
+    /// 10,000-item list once per item would make a fan-out quadratic).
     public func render(_ step: BatchStep, item: String?) throws(CapstanError) -> BatchStep {
+        var step = step
+        step.forEach = nil
         do {
             let value = try JSONValue.parse(Array(try JSONEncoder().encode(step)))
             let rendered = try renderValue(value, item: item)
@@ -71,7 +75,7 @@ public struct RenderScope: Sendable {
             return .array(out)
         case .object(let members):
             var out = members
-            for (key, member) in members where key != "forEach" { out[key] = try renderValue(member, item: item) }
+            for (key, member) in members { out[key] = try renderValue(member, item: item) }
             return .object(out)
         default:
             return value
