@@ -179,20 +179,25 @@ let package = Package(
             dependencies: [
                 "CapstanAPI", "CapstanCore", "CapstanPostgres", "CLibCrypto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CapstanBatchTests",
-            dependencies: ["CapstanBatch", "CapstanBatchCommands", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanEmbedded", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CapstanBatch", "CapstanBatchCommands", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanEmbedded", "CapstanTelemetry",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // `capstan batch` / `capstan-batch`: run, schedule, inspect, resume and cancel BatchJob runs.
         .target(
             name: "CapstanBatchCommands",
             dependencies: [
-                "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanCommandLine", "CapstanEmbedded", "CapstanPostgres",
+                "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanCommandLine", "CapstanEmbedded", "CapstanPostgres", "CapstanTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -30,8 +30,10 @@ public struct BatchRunOutcome: Sendable, Equatable {
 public enum BatchProgress: Sendable {
     case runStarted(runID: String, steps: Int)
     case stepExpanded(step: String, items: Int)
-    case attemptStarted(step: String, item: Int, attempt: Int)
-    case attemptFinished(step: String, item: Int, attempt: Int, state: StepState, failure: StepFailure?, retryIn: Duration?)
+    /// `queuedFor`: from the item being ready (its dependencies done, or its backoff over) to its start.
+    case attemptStarted(step: String, item: Int, attempt: Int, queuedFor: Duration)
+    /// `duration`: the attempt's own time (nil for a cache hit and for items stopped unstarted).
+    case attemptFinished(step: String, item: Int, attempt: Int, state: StepState, failure: StepFailure?, retryIn: Duration?, duration: Duration?)
     case runFinished(BatchRunOutcome)
 }
 

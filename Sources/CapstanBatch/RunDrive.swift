@@ -12,8 +12,8 @@ struct RunDrive {
     var graph: RunGraph
 
     enum Event: Sendable {
-        case finished(step: Int, item: Int, attempt: Int, state: StepState, outputs: [String: String], failure: StepFailure?)
-        case retry(step: Int, item: Int, attempt: Int, failure: StepFailure, after: Duration)
+        case finished(step: Int, item: Int, attempt: Int, state: StepState, outputs: [String: String], failure: StepFailure?, took: Duration?)
+        case retry(step: Int, item: Int, attempt: Int, failure: StepFailure, after: Duration, took: Duration?)
         case retryDue(step: Int, item: Int)
         case heartbeat(cancelReason: String?)
     }
@@ -63,7 +63,7 @@ struct RunDrive {
                             return .heartbeat(cancelReason: try await ledger.renew(runID, owner: owner, lease: lease))
                         }
                     }
-                case .finished(let i, let k, let attempt, var state, let outputs, var failure):
+                case .finished(let i, let k, let attempt, var state, let outputs, var failure, let took):
                     inFlight -= 1
                     if stopReason != nil, state == .failed, failure?.kind == .killed {
                         state = .cancelled
@@ -77,8 +77,8 @@ struct RunDrive {
                             outputs: nil, failure: failure, cacheKey: nil)
                     }
                     graph.finished(step: i, item: k, state: state, outputs: outputs)
-                    runner.progress(.attemptFinished(step: plan.steps[i].name, item: item.index, attempt: attempt, state: state, failure: failure, retryIn: nil))
-                case .retry(let i, let k, let attempt, let failure, _) where stopReason != nil:
+                    runner.progress(.attemptFinished(step: plan.steps[i].name, item: item.index, attempt: attempt, state: state, failure: failure, retryIn: nil, duration: took))
+                case .retry(let i, let k, let attempt, let failure, _, let took) where stopReason != nil:
                     // Stopping: an attempt that would be retried ends as cancelled instead.
                     inFlight -= 1
                     let index = graph.items[i]![k].index
@@ -87,15 +87,15 @@ struct RunDrive {
                         runID, namespace: run.namespace, job: run.job, step: plan.steps[i].name, item: index, attempt: attempt, state: .cancelled,
                         outputs: nil, failure: why, cacheKey: nil)
                     graph.finished(step: i, item: k, state: .cancelled, outputs: [:])
-                    runner.progress(.attemptFinished(step: plan.steps[i].name, item: index, attempt: attempt, state: .cancelled, failure: why, retryIn: nil))
-                case .retry(let i, let k, let attempt, let failure, let after):
+                    runner.progress(.attemptFinished(step: plan.steps[i].name, item: index, attempt: attempt, state: .cancelled, failure: why, retryIn: nil, duration: took))
+                case .retry(let i, let k, let attempt, let failure, let after, let took):
                     inFlight -= 1
                     graph.backOff(step: i, item: k)
                     let index = graph.items[i]![k].index
                     try await ledger.finished(
                         runID, namespace: run.namespace, job: run.job, step: plan.steps[i].name, item: index, attempt: attempt, state: .pending,
                         outputs: nil, failure: failure, cacheKey: nil)
-                    runner.progress(.attemptFinished(step: plan.steps[i].name, item: index, attempt: attempt, state: .pending, failure: failure, retryIn: after))
+                    runner.progress(.attemptFinished(step: plan.steps[i].name, item: index, attempt: attempt, state: .pending, failure: failure, retryIn: after, duration: took))
                     if stopReason == nil {
                         inFlight += 1
                         group.addTask {
@@ -170,6 +170,7 @@ struct RunDrive {
         var itemValue: String?
         var attempt: Int
         var attemptsHere: Int
+        var queuedFor: Duration
         var scope: RenderScope
     }
 
@@ -177,13 +178,15 @@ struct RunDrive {
         let item = graph.countAttempt(i, k)
         return Attempt(
             stepIndex: i, itemIndex: k, namespace: run.namespace, job: run.job, runID: runID, step: plan.steps[i], item: item.index, itemValue: item.value,
-            attempt: item.attempts, attemptsHere: item.attemptsHere, scope: scope())
+            attempt: item.attempts, attemptsHere: item.attemptsHere, queuedFor: .now - item.readySince, scope: scope())
     }
 
     /// One attempt of one item: render, cache lookup, run with the timeout, and the decision to
     /// retry. The ledger learns the attempt's start here; its end is recorded by the loop.
     static func attempt(runner: BatchRunner, run a: Attempt) async -> Event {
         let name = a.step.name
+        let began = ContinuousClock.now
+        var took: Duration? = nil
         let logPath = runner.logPath(runID: a.runID, step: name, item: a.item)
         let log = FileStepLog(path: logPath)
         func failed(_ failure: StepFailure) -> Event {
@@ -191,9 +194,9 @@ struct RunDrive {
             if BatchRunner.shouldRetry(failure, policy: a.step.retry, attemptsHere: a.attemptsHere) {
                 let wait = BatchRunner.backoff(a.step.retry!, attempt: a.attemptsHere)
                 log.write("retrying in \(wait)")
-                return .retry(step: a.stepIndex, item: a.itemIndex, attempt: a.attempt, failure: failure, after: wait)
+                return .retry(step: a.stepIndex, item: a.itemIndex, attempt: a.attempt, failure: failure, after: wait, took: took)
             }
-            return .finished(step: a.stepIndex, item: a.itemIndex, attempt: a.attempt, state: .failed, outputs: [:], failure: failure)
+            return .finished(step: a.stepIndex, item: a.itemIndex, attempt: a.attempt, state: .failed, outputs: [:], failure: failure, took: took)
         }
         let rendered: BatchStep
         do {
@@ -211,18 +214,19 @@ struct RunDrive {
                     a.runID, namespace: a.namespace, job: a.job, step: name, item: a.item, attempt: 0, state: .cached, outputs: hit.outputs, failure: nil,
                     cacheKey: cacheKey, cachedFrom: hit.runID)
                 log.write("cached: same definition and inputs as run \(hit.runID)")
-                return .finished(step: a.stepIndex, item: a.itemIndex, attempt: 0, state: .cached, outputs: hit.outputs, failure: nil)
+                return .finished(step: a.stepIndex, item: a.itemIndex, attempt: 0, state: .cached, outputs: hit.outputs, failure: nil, took: nil)
             }
             try await runner.ledger.started(a.runID, step: name, item: a.item, attempt: a.attempt, cacheKey: cacheKey, host: runner.options.host)
         } catch {
             return failed(StepFailure(.error, "ledger: \(error)"))
         }
-        runner.progress(.attemptStarted(step: name, item: a.item, attempt: a.attempt))
+        runner.progress(.attemptStarted(step: name, item: a.item, attempt: a.attempt, queuedFor: a.queuedFor))
         log.write("attempt \(a.attempt) started\(a.itemValue.map { " (item \($0))" } ?? "")")
         let invocation = StepInvocation(
             runID: a.runID, namespace: a.namespace, job: a.job, step: rendered, kind: kind, item: a.item >= 0 ? a.item : nil, itemValue: a.itemValue,
             attempt: a.attempt, run: a.scope.times, logPath: logPath, artifactsDirectory: runner.artifactsDirectory(runID: a.runID, step: name, item: a.item))
         let outcome = await withTimeout(rendered.timeout) { await executor.execute(invocation, log: log) }
+        took = .now - began
         switch outcome {
         case .succeeded(let outputs):
             do {
@@ -233,7 +237,7 @@ struct RunDrive {
                 return failed(StepFailure(.error, "ledger: \(error)"))
             }
             log.write("attempt \(a.attempt) succeeded")
-            return .finished(step: a.stepIndex, item: a.itemIndex, attempt: a.attempt, state: .succeeded, outputs: outputs, failure: nil)
+            return .finished(step: a.stepIndex, item: a.itemIndex, attempt: a.attempt, state: .succeeded, outputs: outputs, failure: nil, took: took)
         case .failed(let failure):
             return failed(failure)
         }

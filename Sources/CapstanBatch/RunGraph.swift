@@ -16,6 +16,8 @@ struct RunGraph {
         var outputs: [String: String]
         /// Waiting out a retry backoff.
         var backingOff = false
+        /// Since when the item could start (for the queue delay).
+        var readySince = ContinuousClock.now
     }
 
     let plan: BatchPlan
@@ -57,6 +59,8 @@ struct RunGraph {
         items[i] = list
         remaining[i] = list.filter { !$0.state.isDone }.count
         queue[i] = list.indices.filter { list[$0].state == .pending }
+        let now = ContinuousClock.now
+        for k in queue[i] { items[i]![k].readySince = now }
         head[i] = 0
         if !queue[i].isEmpty { queued.insert(i) }
         if list.contains(where: { $0.state == .failed }) { failed = true }
@@ -151,6 +155,7 @@ struct RunGraph {
     mutating func retryDue(step i: Int, item k: Int) {
         items[i]![k].backingOff = false
         backingOff -= 1
+        items[i]![k].readySince = .now
         queue[i].append(k)
         queued.insert(i)
     }

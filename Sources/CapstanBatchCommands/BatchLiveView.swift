@@ -60,7 +60,7 @@ final class BatchLiveView: Sendable {
                 guard let r = s.index[step] else { return }
                 s.rows[r].items = max(items, 1)
                 if items == 0 { s.rows[r].note = "no items" }
-            case .attemptStarted(let step, _, let attempt):
+            case .attemptStarted(let step, _, let attempt, _):
                 guard let r = s.index[step] else { return }
                 s.rows[r].running += 1
                 if attempt > 1 { s.rows[r].retries += 1 }
@@ -68,7 +68,7 @@ final class BatchLiveView: Sendable {
                     s.rows[r].announced = true
                     if !terminal { lines.append("  \(step): started (\(s.rows[r].items) item\(s.rows[r].items == 1 ? "" : "s"))") }
                 }
-            case .attemptFinished(let step, let item, let attempt, let state, let failure, let retryIn):
+            case .attemptFinished(let step, let item, let attempt, let state, let failure, let retryIn, _):
                 guard let r = s.index[step] else { return }
                 if attempt > 0 { s.rows[r].running -= 1 }
                 switch state {

@@ -57,9 +57,10 @@ struct BatchRunCommand: AsyncParsableCommand {
         let times = BatchRunTimes(logicalTime: logical, intervalStart: start, intervalEnd: end)
         let result = try await store.withStores(logger: logger) { stores in
             let view = BatchLiveView(plan: plan, quiet: json)
+            let metrics = BatchMetrics(namespace: job.namespace, job: job.name)
             let runner = BatchRunner(
                 ledger: stores.ledger, executors: BatchExecutors.make(stores, logger: logger), options: .init(stateDirectory: store.stateDirectory),
-                logger: logger, progress: { view.handle($0) })
+                logger: logger, progress: { view.handle($0); metrics.observe($0) })
             let trigger = self.trigger
             return try await BatchSignals.cancellingOnSignal(ledger: stores.ledger, runID: BatchRunner.runID(job: job.name, logicalTime: logical)) {
                 try await runner.start(job, times: times, trigger: trigger, parameters: overrides)

@@ -1,8 +1,11 @@
 import ArgumentParser
 import CapstanAPI
 import CapstanBatch
+import CapstanCommandLine
 import CapstanCore
+import CapstanTelemetry
 import Foundation
+import Hummingbird
 import Logging
 
 /// `capstan batch schedule`: start the job's due intervals. The operator's CronJob runs it once
@@ -37,6 +40,8 @@ struct BatchScheduleCommand: AsyncParsableCommand {
 
     @OptionGroup var store: BatchStoreOptions
 
+    @OptionGroup var ops: OpsServerOptions<DataPlaneOpsPort>
+
     func run() async throws {
         let logger = try Logger.batch(store.log)
         let job = try BatchJobFile.load(file, namespace: namespace)
@@ -45,24 +50,37 @@ struct BatchScheduleCommand: AsyncParsableCommand {
             throw ValidationError("\(job.name) has no spec.schedule; start its runs with capstan batch run")
         }
         let fixedNow = try parseTimeFlag(now, flag: "--now")
+        let metrics = BatchMetrics(namespace: job.namespace, job: job.name)
         try await store.withStores(logger: logger) { stores in
             let runner = BatchRunner(
                 ledger: stores.ledger, executors: BatchExecutors.make(stores, logger: logger), options: .init(stateDirectory: store.stateDirectory),
-                logger: logger, progress: { BatchLiveView(plan: plan, quiet: true).handle($0) })
-            var failed = false
-            repeat {
-                let tick = try await Self.tick(
-                    job: job, plan: plan, cron: cron, schedule: schedule, now: fixedNow ?? Date(), runner: runner, ledger: stores.ledger)
-                failed = failed || tick.failed
-                if json {
-                    Console.line(tick.json.serialized())
-                } else {
-                    tick.lines.forEach(Console.line)
-                }
-                guard watch, let next = tick.next else { break }
-                try await Task.sleep(for: .seconds(max(1, next.timeIntervalSinceNow + 0.5)))
-            } while !Task.isCancelled
-            if failed && !watch { throw ExitCode(1) }
+                logger: logger, progress: { metrics.observe($0) })
+            let (json, watch) = (self.json, self.watch)
+            let loop = { @Sendable () async throws -> Bool in
+                var failed = false
+                repeat {
+                    let tick = try await Self.tick(
+                        job: job, plan: plan, cron: cron, schedule: schedule, now: fixedNow ?? Date(), runner: runner, ledger: stores.ledger)
+                    failed = failed || tick.failed
+                    if json { Console.line(tick.json.serialized()) } else { tick.lines.forEach(Console.line) }
+                    guard watch, let next = tick.next else { break }
+                    try await Task.sleep(for: .seconds(max(1, next.timeIntervalSinceNow + 0.5)))
+                } while !Task.isCancelled
+                return failed
+            }
+            guard watch else {
+                if try await loop() { throw ExitCode(1) }
+                return
+            }
+            // A long-running scheduler serves /metrics, /healthz and /readyz beside its loop.
+            let app = OpsServer.application(
+                host: ops.metricsHost, port: ops.metricsPort, registry: Telemetry.bootstrap(), readiness: Readiness(), logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.runService() }
+                group.addTask { _ = try await loop() }
+                try await group.next()
+                group.cancelAll()
+            }
         }
     }
 
