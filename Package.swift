@@ -198,7 +198,7 @@ let package = Package(
             name: "CapstanBatchStepsTests",
             dependencies: [
                 "CapstanBatchSteps", "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanStore", "CapstanOffline", "CapstanPostgres",
-                "CapstanRedis", "CapstanKube", "CapstanKubeServer", "CapstanEmbedded", "CapstanStoreTestSupport",
+                "CapstanRedis", "CapstanKube", "CapstanKubeServer", "CapstanKubeRuntime", "CapstanOperator", "CapstanEmbedded", "CapstanStoreTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

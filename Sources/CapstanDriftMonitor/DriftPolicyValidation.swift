@@ -30,6 +30,12 @@ public enum DriftPolicyValidation {
         public var method: CapstanAPI.DriftMethod
         /// nil: the method's default (for `auto`, the default of the method chosen per column).
         public var threshold: Double?
+
+        public init(name: String, method: CapstanAPI.DriftMethod, threshold: Double?) {
+            self.name = name
+            self.method = method
+            self.threshold = threshold
+        }
     }
 
     /// A policy that passed every check.
@@ -41,6 +47,13 @@ public enum DriftPolicyValidation {
         /// log's name and input order), written into the policy document as `model`.
         public var modelName: String?
         public var modelFeatures: [String] = []
+
+        public init(features: [WatchedFeature], views: [String], modelName: String? = nil, modelFeatures: [String] = []) {
+            self.features = features
+            self.views = views
+            self.modelName = modelName
+            self.modelFeatures = modelFeatures
+        }
     }
 
     /// The default threshold of an explicit method (Evidently's defaults).
