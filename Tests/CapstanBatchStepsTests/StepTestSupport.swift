@@ -14,11 +14,11 @@ enum Steps {
     static let logical = Date(timeIntervalSince1970: 1_790_020_000)
 
     /// A rendered invocation of `step` (attempt `attempt`) with a fresh artifacts directory.
-    static func invocation(_ step: BatchStep, attempt: Int = 1, artifacts: String? = nil) -> StepInvocation {
+    static func invocation(_ step: BatchStep, attempt: Int = 1, artifacts: String? = nil, logicalTime: Date = logical) -> StepInvocation {
         let directory = artifacts ?? NSTemporaryDirectory() + "capstan-steps-\(UUID().uuidString)"
         return StepInvocation(
             runID: "run-1", namespace: "default", job: "job", step: step, kind: step.kinds[0], item: nil, itemValue: nil, attempt: attempt,
-            run: BatchRunTimes(logicalTime: logical, intervalStart: logical.addingTimeInterval(-86_400), intervalEnd: logical),
+            run: BatchRunTimes(logicalTime: logicalTime, intervalStart: logicalTime.addingTimeInterval(-86_400), intervalEnd: logicalTime),
             logPath: directory + "/log", artifactsDirectory: directory)
     }
 
