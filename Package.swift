@@ -200,6 +200,7 @@ let package = Package(
                 "CapstanBatchSteps", "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanStore", "CapstanOffline", "CapstanPostgres",
                 "CapstanRedis", "CapstanKube", "CapstanKubeServer", "CapstanKubeRuntime", "CapstanOperator", "CapstanEmbedded", "CapstanStoreTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
