@@ -197,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "CapstanBatchStepsTests",
             dependencies: [
-                "CapstanBatchSteps", "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanStore", "CapstanOffline", "CapstanPostgres",
+                "CapstanBatchSteps", "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanStore", "CapstanOffline", "CapstanDriftMonitor", "CapstanPostgres",
                 "CapstanRedis", "CapstanKube", "CapstanKubeServer", "CapstanKubeRuntime", "CapstanOperator", "CapstanEmbedded", "CapstanStoreTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -2,8 +2,10 @@ import CapstanAPI
 import CapstanBatch
 import CapstanBatchSteps
 import CapstanCore
+import CapstanDriftMonitor
 import Foundation
 import Testing
+import Yams
 
 @Suite("the file-backed BatchCatalog")
 struct BatchCatalogTests {
@@ -42,5 +44,21 @@ struct BatchCatalogTests {
             let message = (error as? CapstanError)?.message ?? ""
             return message.contains("ModelDeployment fraud is defined twice") && message.contains("a.yaml") && message.contains("b.yaml")
         }
+    }
+
+    @Test("the churn example's daily BatchJob is a valid plan whose names the example definitions all know")
+    func churnExample() throws {
+        let catalog = try FileBatchCatalog(paths: ["\(Self.root)/examples/featureviews.yaml", "\(Self.root)/examples/churn"])
+        let deployment = try #require(catalog.modelDeployment(named: "churn"))
+        #expect(deployment.spec.versions.map(\.weight).reduce(0, +) == 100)
+        let job = try YAMLDecoder().decode(BatchJob.self, from: try String(contentsOfFile: "\(Self.root)/examples/churn/batchjob.yaml", encoding: .utf8))
+        _ = try BatchPlan.validate(job.spec, knows: catalog.references)
+        let features = try #require(job.spec.steps.first?.trainingSet?.features)
+        #expect(features == deployment.spec.features)
+        let policy = try #require(catalog.driftPolicy(named: "churn-inputs"))
+        let resolved = try DriftPolicyValidation.validate(
+            policy, namespace: "default", featureView: { catalog.featureView(named: $0) }, modelDeployment: { catalog.modelDeployment(named: $0) }, now: Date()
+        ).get()
+        #expect(resolved.modelName == "churn" && resolved.features.count == 16)
     }
 }
