@@ -38,8 +38,11 @@ public struct KubeModelRegistry: ModelRegistry {
                     ["op": "test", "path": "/metadata/resourceVersion", "value": .string(current.revision)],
                     ["op": "replace", "path": "/spec/versions", "value": value],
                 ]), fieldManager: fieldManager)
-        } catch let error as KubeError where error.code == 409 || error.code == 422 {
+        } catch let error as KubeError where error.code == 409 || (error.code == 422 && error.message.lowercased().contains("test")) {
+            // A failed `test` operation (422 on the API server) or a write conflict: edited meanwhile.
             throw CapstanError(.conflict, "ModelDeployment \(current.deployment) changed while its versions were edited (\(error.message)); read it again")
+        } catch let error as KubeError where error.code == 422 {
+            throw CapstanError(.invalidSpec, "the API server refused the new versions of ModelDeployment \(current.deployment): \(error.message)")
         } catch let error as KubeError where error.code == 404 {
             throw CapstanError(.notFound, "no ModelDeployment '\(current.deployment)' in namespace \(namespace)")
         }

@@ -84,6 +84,17 @@ struct RegisterModelTests {
             unknown.registerModel?.modelDeployment = "fraud"
             let missing = try #require(Steps.failure(await executor.execute(Steps.invocation(unknown), log: LinesLog())))
             #expect(missing.kind == .invalid && missing.message.contains("fraud"))
+
+            // An edit between reading and writing is a conflict, never overwritten.
+            let registry = KubeModelRegistry(client: client, namespace: "default")
+            let stale = try await registry.versions(of: "churn")
+            _ = try await client.patch(
+                KubeModelRegistry.resource, name: "churn", namespace: "default", .merge(["metadata": ["labels": ["edited": "yes"]]]))
+            await #expect {
+                try await registry.replaceVersions(stale, with: stale.versions.map { var v = $0; v.weight = $0.name == "v1" ? 91 : $0.weight - ($0.name == "v2" ? 1 : 0); return v })
+            } throws: { error in (error as? CapstanError)?.code == .conflict }
+            let unchanged = try ObjectCoding.decode(ModelDeployment.self, from: try await client.get(KubeModelRegistry.resource, name: "churn", namespace: "default"))
+            #expect(unchanged.spec.versions.map(\.weight) == [81, 9, 10])
         } catch {
             await server.stop()
             throw error
