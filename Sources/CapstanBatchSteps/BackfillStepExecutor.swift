@@ -14,6 +14,9 @@ import Logging
 public struct BackfillStepExecutor: BatchStepExecutor {
     public let context: CapstanStepContext
     public var chunkEvents: Int
+    /// Passed to ``BackfillRunner/beforeChunkCommit``: tests throw from it to stop an attempt
+    /// mid-run.
+    public var beforeChunkCommit: (@Sendable (Int) throws -> Void)?
 
     public init(context: CapstanStepContext, chunkEvents: Int = 20_000) {
         self.context = context
@@ -37,7 +40,8 @@ public struct BackfillStepExecutor: BatchStepExecutor {
         }
         guard from < to else { return .failed(StepFailure(.invalid, "backfill: from \(step.from) is not before to \(step.to)")) }
         return await StepSupport.outcome(doing: "backfill of \(step.featureView)") {
-            let runner = BackfillRunner(pool: context.pool, redis: context.redis, chunkEvents: chunkEvents, logger: context.logger)
+            var runner = BackfillRunner(pool: context.pool, redis: context.redis, chunkEvents: chunkEvents, logger: context.logger)
+            runner.beforeChunkCommit = beforeChunkCommit
             let id = try await runner.start(BackfillRequest(view: step.featureView, fromMillis: from, toMillis: to, definition: view))
             log.write("backfill run \(id) of \(step.featureView) over [\(step.from), \(step.to))")
             let done = try await runner.run(id)

@@ -60,6 +60,46 @@ struct OfflineStepTests {
         await pool.close()
     }
 
+    static func rowSet(_ pool: PostgresPool, view: String) async throws -> [String] {
+        let rows = try await pool.withConnection { connection in
+            try await connection.query(
+                """
+                SELECT entity, source_partition, source_offset, (extract(epoch FROM event_ts) * 1000)::bigint, num::text, txt::text
+                FROM capstan_feature_rows WHERE view = $1 ORDER BY source_partition, source_offset
+                """, [.text(view)])
+        }
+        return rows.map { row in row.values.map { $0 ?? "NULL" }.joined(separator: "|") }
+    }
+
+    struct StopForTest: Error {}
+
+    @Test("a backfill attempt stopped mid-run and retried leaves exactly the rows of one uninterrupted success")
+    func interruptedBackfill() async throws {
+        let view = try Self.view("bfcut")
+        var step = Self.backfill("bfcut")
+        step.backfill?.from = EpochMillis.format(Self.t0)
+        let (clean, _, _) = try await OfflineTestStack.shared.freshStore()
+        _ = try await RawEventLog.write(pool: clean, topic: "bfcut-events", t0: Self.t0)
+        let catalog = FileBatchCatalog(featureViews: [view])
+        let once = BackfillStepExecutor(context: CapstanStepContext(pool: clean, redis: nil, catalog: catalog, logger: Logger(label: "t")), chunkEvents: 100)
+        _ = try #require(Steps.outputs(await once.execute(Steps.invocation(step), log: LinesLog())))
+        let expected = try await Self.rowSet(clean, view: "bfcut")
+
+        let (cut, _, _) = try await OfflineTestStack.shared.freshStore()
+        _ = try await RawEventLog.write(pool: cut, topic: "bfcut-events", t0: Self.t0)
+        var stopping = BackfillStepExecutor(context: CapstanStepContext(pool: cut, redis: nil, catalog: catalog, logger: Logger(label: "t")), chunkEvents: 100)
+        stopping.beforeChunkCommit = { chunk in if chunk == 3 { throw StopForTest() } }
+        let failed = try #require(Steps.failure(await stopping.execute(Steps.invocation(step), log: LinesLog())))
+        #expect(failed.kind == .error)
+        let partial = try await Self.rowSet(cut, view: "bfcut")
+        #expect(!partial.isEmpty && partial.count < expected.count)
+        stopping.beforeChunkCommit = nil
+        _ = try #require(Steps.outputs(await stopping.execute(Steps.invocation(step, attempt: 2), log: LinesLog())))
+        #expect(try await Self.rowSet(cut, view: "bfcut") == expected)
+        await clean.close()
+        await cut.close()
+    }
+
     @Test("materialize writes each entity's newest offline row to Redis once; a retry writes nothing and leaves the same values")
     func materializeIsIdempotent() async throws {
         let (pool, _, redisURL) = try await OfflineTestStack.shared.freshStore()
