@@ -85,7 +85,12 @@ public struct TrainingSetStepExecutor: BatchStepExecutor {
         let quotedTable = table.split(separator: ".").map { "\"\($0)\"" }.joined(separator: ".")
         let builder = Mutex(LabelTableBuilder(columns: columns))
         try await pool.withConnection { connection in
-            let names = try await connection.query("SELECT * FROM \(quotedTable) LIMIT 0").columns
+            let names: [String]
+            do {
+                names = try await connection.query("SELECT * FROM \(quotedTable) LIMIT 0").columns
+            } catch let error as CapstanError where error.message.contains("42P01") {
+                throw CapstanError(.invalidArgument, "no label table or view \(table) in the offline store")
+            }
             for needed in [columns.entity, columns.timestamp] where !names.contains(needed) {
                 throw CapstanError(.invalidArgument, "label table \(table) has no column \(needed); it has \(names.joined(separator: ", "))")
             }

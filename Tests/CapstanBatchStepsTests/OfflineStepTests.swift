@@ -184,6 +184,10 @@ struct OfflineStepTests {
         let unknown = try #require(Steps.failure(await BackfillStepExecutor(context: context).execute(Steps.invocation(Self.backfill("nosuchview")), log: LinesLog())))
         #expect(unknown.kind == .invalid)
         #expect(unknown.message.contains("nosuchview"))
+        var noLabels = BatchStep(name: "training-set")
+        noLabels.trainingSet = TrainingSetStep(name: "set", labels: "no_such_labels", features: ["v.f"])
+        let missingTable = try #require(Steps.failure(await TrainingSetStepExecutor(context: context).execute(Steps.invocation(noLabels), log: LinesLog())))
+        #expect(missingTable.kind == .invalid && missingTable.message.contains("no_such_labels"))
         await pool.close()
 
         var config = try PostgresConfig(url: "postgres://capstan@127.0.0.1:\(try Loopback.freePort())/capstan")
