@@ -41,6 +41,7 @@ let package = Package(
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanModels", "CapstanStore", "CapstanKafka", "CapstanRedis",
                 "CapstanPostgres", "CapstanEmbedded", "CapstanGenerator", "CapstanFeatureWorker", "CapstanGateway", "CapstanServing",
                 "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift", "CapstanDriftMonitor", "CapstanPredictionLog", "CapstanBatch",
+                "CapstanBatchSteps",
             ]),
     ],
     dependencies: [
@@ -181,6 +182,39 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Capstan's own step kinds (backfill, trainingSet, materialize, registerModel,
+        // driftCheck) over the domain modules, and the catalog of definitions they look up.
+        .target(
+            name: "CapstanBatchSteps",
+            dependencies: [
+                "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanFeatures", "CapstanStore", "CapstanOffline", "CapstanDriftMonitor",
+                "CapstanPostgres", "CapstanRedis", "CapstanKube",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanBatchStepsTests",
+            dependencies: [
+                "CapstanBatchSteps", "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanStore", "CapstanOffline", "CapstanDriftMonitor", "CapstanPostgres",
+                "CapstanRedis", "CapstanKube", "CapstanKubeServer", "CapstanKubeRuntime", "CapstanOperator", "CapstanEmbedded", "CapstanStoreTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test fixtures shared by test targets that need PostgreSQL and Redis with the offline
+        // store (servers started once per test process, a fresh database per test).
+        .target(
+            name: "CapstanStoreTestSupport",
+            dependencies: [
+                "CapstanAPI", "CapstanCore", "CapstanEmbedded", "CapstanFeatures", "CapstanOffline", "CapstanPostgres", "CapstanRedis", "CapstanStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/CapstanStoreTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -367,6 +401,7 @@ let package = Package(
             name: "CapstanOperator",
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube", "CapstanKubeRuntime",
+                "CapstanDriftMonitor",  // DriftPolicyValidation: the checks `capstan drift run` and driftCheck steps share
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -509,7 +544,7 @@ let package = Package(
             name: "CapstanOfflineTests",
             dependencies: [
                 "CapstanOffline", "CapstanOfflineHTTP", "CapstanStore", "CapstanFeatures", "CapstanAPI", "CapstanEmbedded",
-                "CapstanPostgres", "CapstanRedis", "CapstanCore", "CapstanIngest",
+                "CapstanPostgres", "CapstanRedis", "CapstanCore", "CapstanIngest", "CapstanStoreTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -6,7 +6,6 @@ import CapstanDriftMonitor
 import CapstanEmbedded
 import CapstanKube
 import CapstanOffline
-import CapstanOperator
 import CapstanPostgres
 import Foundation
 import Logging
@@ -117,34 +116,6 @@ struct DriftRunCommand: AsyncParsableCommand {
             if let report { print("report: \(report) (open it in a browser)") }
         }
         for problem in outcome.problems { Console.line("warning: \(problem)") }
-    }
-}
-
-/// A DriftPolicy checked as the operator checks it, against the FeatureViews registered in the
-/// offline store, and turned into the document a run reads (the operator's ConfigMap content).
-enum DriftPolicyCheck {
-    struct Invalid: Error, CustomStringConvertible {
-        var message: String
-        var description: String { message }
-    }
-
-    /// - Parameter deployment: the ModelDeployment a model policy watches (on this machine it
-    ///   comes from its manifest, `--model-deployment`).
-    static func document(
-        _ policy: DriftPolicy, namespace: String, pool: PostgresPool, deployment: ModelDeployment? = nil, now: Date
-    ) async throws -> DriftPolicyDocument {
-        var views: [String: FeatureView] = [:]
-        for definition in try await FeatureRegistry(pool: pool).allDefinitions() { views[definition.view] = try definition.featureView() }
-        let modelDeployment: (String) -> ModelDeployment? = { name in deployment.flatMap { $0.metadata.name == name ? $0 : nil } }
-        switch DriftPolicyDesign.validate(policy, namespace: namespace, featureView: { views[$0] }, modelDeployment: modelDeployment, now: now) {
-        case .success(let resolved):
-            let text = try DriftPolicyDesign.policyDocument(policy, namespace: namespace, resolved: resolved)
-            return try JSONDecoder().decode(DriftPolicyDocument.self, from: Data(text.utf8))
-        case .failure(let problem):
-            let hint = problem.reason == "TargetNotFound" && policy.spec.target.modelDeployment != nil && deployment == nil
-                ? " (on this machine, pass the ModelDeployment's manifest with --model-deployment FILE)" : ""
-            throw Invalid(message: problem.message + hint)
-        }
     }
 }
 

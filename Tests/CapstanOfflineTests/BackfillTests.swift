@@ -5,6 +5,7 @@ import CapstanOffline
 import CapstanPostgres
 import CapstanRedis
 import CapstanStore
+import CapstanStoreTestSupport
 import Foundation
 import Logging
 import Testing
@@ -29,43 +30,10 @@ struct BackfillTests {
         return (v1, v2)
     }
 
-    struct Event {
-        var partition: Int32
-        var offset: Int64
-        var payload: [UInt8]
-    }
+    typealias Event = RawEventLog.Event
 
-    /// Raw events of 12 users over 2 partitions (a user always on one), slightly out of order,
-    /// stored as the worker stores them (segments of 50 events).
     static func writeRawLog(pool: PostgresPool, topic: String) async throws -> [Event] {
-        var rng = SplitMix64(seed: 11)
-        var events: [Event] = []
-        var offsets: [Int64] = [0, 0]
-        var clock = t0
-        for _ in 0..<900 {
-            let user = Int.random(in: 0..<12, using: &rng)
-            clock += Int64.random(in: 0...20_000, using: &rng)
-            let ts = clock - Int64.random(in: 0...120_000, using: &rng)  // up to 2 min late
-            let amount = Double(Int.random(in: 0...1000, using: &rng)) / 10
-            let payload = Array("{\"user_id\":\"u\(user)\",\"amount\":\(amount),\"kind\":\"k\",\"timestamp\":\(ts)}".utf8)
-            let partition = Int32(user % 2)
-            events.append(Event(partition: partition, offset: offsets[Int(partition)], payload: payload))
-            offsets[Int(partition)] += 1
-        }
-        let store = OfflineStore(pool: pool, logger: Logger(label: "t"))
-        for partition: Int32 in [0, 1] {
-            let mine = events.filter { $0.partition == partition }
-            var start = 0
-            while start < mine.count {
-                var batch = OfflineBatch(groupID: "worker")
-                for e in mine[start..<min(start + 50, mine.count)] {
-                    batch.appendRawEvent(source: "kafka:\(topic)", partition: partition, offset: e.offset, key: nil, receivedMillis: t0, payload: e.payload)
-                }
-                try await store.commit(batch)
-                start += 50
-            }
-        }
-        return events
+        try await RawEventLog.write(pool: pool, topic: topic, t0: t0)
     }
 
     struct Row: Hashable {

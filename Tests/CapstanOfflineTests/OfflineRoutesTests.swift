@@ -2,6 +2,7 @@ import CapstanCore
 import CapstanOffline
 import CapstanOfflineHTTP
 import CapstanStore
+import CapstanStoreTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting

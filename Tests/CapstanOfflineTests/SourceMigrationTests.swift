@@ -1,5 +1,6 @@
 import CapstanPostgres
 import CapstanStore
+import CapstanStoreTestSupport
 import Logging
 import Testing
 

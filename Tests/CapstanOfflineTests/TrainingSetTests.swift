@@ -4,6 +4,7 @@ import CapstanFeatures
 import CapstanOffline
 import CapstanPostgres
 import CapstanStore
+import CapstanStoreTestSupport
 import Foundation
 import Logging
 import Testing

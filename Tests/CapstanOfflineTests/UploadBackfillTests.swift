@@ -6,6 +6,7 @@ import CapstanOffline
 import CapstanPostgres
 import CapstanRedis
 import CapstanStore
+import CapstanStoreTestSupport
 import Foundation
 import Logging
 import Testing

@@ -7,12 +7,20 @@ noise: users who buy, click and stay long churn less; refunds push towards churn
 generated here (seeded), so running the script again writes the same artifacts:
 
     python3 examples/churn/train.py             # writes model.json (v1) and model-v2.json (v2)
+    python3 examples/churn/train.py --training-set set.csv --output model.json
+
+With `--training-set`, it trains one model (v2's settings) on a training set written by
+`capstan training-set` or a BatchJob `trainingSet` step (examples/churn/batchjob.yaml): a CSV
+with a label column (`--label`, default `churned`) and one `view:feature` column per input,
+categorical features as their text (the gateway's category codes are applied here), empty
+cells missing (NaN, or the gateway's default 0 for the windowed counts and sums).
 
 v1 is a small forest (60 trees, depth 4); v2 is trained on more data with more trees, standing
 in for "the retrained model" that a canary rollout sends a share of the traffic to.
 """
+import argparse
+import csv
 import os
-import sys
 
 import numpy as np
 import xgboost as xgb
@@ -38,6 +46,12 @@ FEATURES = [
 ]
 ACTIONS = ["view", "view", "view", "click", "click", "add_to_cart", "purchase", "refund"]
 ACTION_CODES = {"view": 0, "click": 1, "add_to_cart": 2, "purchase": 3, "refund": 4}
+# As gateway.yaml encodes them: categories by position, defaults for absent windowed values.
+CATEGORIES = {
+    "user_activity:basket_band": {"low": 0, "mid": 1, "high": 2},
+    "user_engagement_24h:last_action": ACTION_CODES,
+}
+DEFAULTS = {"user_purchases_1h:purchases_1h": 0.0, "user_purchases_1h:spend_1h": 0.0, "user_purchases_1h:refunds_1h": 0.0}
 
 
 def generate(rows, seed):
@@ -78,20 +92,64 @@ def generate(rows, seed):
     return x, y
 
 
-def train(rows, seed, trees, depth, path):
-    x, y = generate(rows, seed)
+def read_training_set(path, label):
+    """The feature matrix (gateway order and encoding) and labels of a training-set CSV."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in FEATURES + [label] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SystemExit(f"{path}: no column(s) {', '.join(missing)}; it has {', '.join(reader.fieldnames or [])}")
+        rows, labels = [], []
+        for record in reader:
+            if record[label] == "":
+                continue
+            values = []
+            for name in FEATURES:
+                text = record[name]
+                if text == "":
+                    values.append(DEFAULTS.get(name, np.nan))
+                elif name in CATEGORIES:
+                    values.append(float(CATEGORIES[name].get(text, np.nan)))
+                elif text in ("true", "false"):
+                    values.append(1.0 if text == "true" else 0.0)
+                else:
+                    values.append(float(text))
+            rows.append(values)
+            labels.append(float(record[label]))
+    if not rows:
+        raise SystemExit(f"{path}: no labelled rows")
+    return np.array(rows, dtype=float), np.array(labels, dtype=float)
+
+
+def fit(x, y, seed, trees, depth, path):
     params = {"objective": "binary:logistic", "max_depth": depth, "eta": 0.1, "tree_method": "hist", "seed": seed}
     booster = xgb.train(params, xgb.DMatrix(x, label=y), num_boost_round=trees)
     booster.save_model(path)
     accuracy = float(((booster.predict(xgb.DMatrix(x)) > 0.5) == y).mean())
-    print(f"{path}: {trees} trees, depth {depth}, {rows} rows, {len(FEATURES)} features, train accuracy {accuracy:.3f}")
+    print(f"{path}: {trees} trees, depth {depth}, {len(y)} rows, {len(FEATURES)} features, train accuracy {accuracy:.3f}")
+
+
+def train(rows, seed, trees, depth, path):
+    x, y = generate(rows, seed)
+    fit(x, y, seed, trees, depth, path)
 
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    out = sys.argv[1] if len(sys.argv) > 1 else here
-    train(20_000, 7, 60, 4, os.path.join(out, "model.json"))
-    train(60_000, 11, 120, 5, os.path.join(out, "model-v2.json"))
+    parser = argparse.ArgumentParser(description="Train the example churn model(s).")
+    parser.add_argument("out", nargs="?", default=here, help="directory for model.json and model-v2.json (default: this one)")
+    parser.add_argument("--training-set", help="train one model on this training-set CSV instead of generated data")
+    parser.add_argument("--output", help="with --training-set: the model file to write (default OUT/model.json)")
+    parser.add_argument("--label", default="churned", help="with --training-set: the label column (default churned)")
+    args = parser.parse_args()
+    if args.training_set:
+        x, y = read_training_set(args.training_set, args.label)
+        fit(x, y, 11, 120, 5, args.output or os.path.join(args.out, "model.json"))
+        return
+    if args.output:
+        parser.error("--output goes with --training-set")
+    train(20_000, 7, 60, 4, os.path.join(args.out, "model.json"))
+    train(60_000, 11, 120, 5, os.path.join(args.out, "model-v2.json"))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import CapstanAPI
 import CapstanCore
+import CapstanDriftMonitor
 import CapstanKube
 import CapstanKubeRuntime
 
@@ -9,29 +10,9 @@ extension DriftPolicyDesign {
     /// Where the run's pod finds the resolved policy.
     public static let policyPath = "/etc/capstan/drift/policy.json"
 
-    /// The resolved policy as the monitor reads it: identity, the watched features with their
-    /// methods and thresholds, and the spec (sorted keys, so an unchanged policy applies nothing).
+    /// The resolved policy as the monitor reads it (``DriftPolicyValidation/policyDocument(_:namespace:resolved:)``).
     public static func policyDocument(_ policy: DriftPolicy, namespace: String, resolved: Resolved) throws -> String {
-        let spec = try ObjectCoding.encode(policy.spec)
-        let features: [JSONValue] = resolved.features.map { feature in
-            var members: [(String, JSONValue)] = [("name", .string(feature.name)), ("method", .string(feature.method.rawValue))]
-            if let threshold = feature.threshold { members.append(("threshold", .double(threshold))) }
-            return JSONValue(members: members)
-        }
-        var document: JSONValue = [
-            "apiVersion": .string(CapstanAPIGroup.apiVersion),
-            "kind": "DriftPolicy",
-            "name": .string(policy.metadata.name),
-            "namespace": .string(namespace),
-            "generation": policy.metadata.generation.map { .int($0) } ?? .null,
-            "views": .array(resolved.views.map(JSONValue.string)),
-            "features": .array(features),
-            "spec": spec,
-        ]
-        if let model = resolved.modelName {
-            document["model"] = ["name": .string(model), "features": .array(resolved.modelFeatures.map(JSONValue.string))]
-        }
-        return String(decoding: document.serializedBytes(), as: UTF8.self)
+        try DriftPolicyValidation.policyDocument(policy, namespace: namespace, resolved: resolved)
     }
 
     /// The ConfigMap with the resolved policy, and, when the policy has a schedule, the CronJob

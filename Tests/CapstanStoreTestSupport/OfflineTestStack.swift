@@ -9,20 +9,21 @@ import CapstanStore
 import Foundation
 import Logging
 
-/// One redis-server and one PostgreSQL per test process; each test gets its own database
+/// One redis-server and one PostgreSQL per test process (shared by the test targets that need the
+/// offline store: CapstanOfflineTests, CapstanBatchStepsTests); each test gets its own database
 /// (and Redis key prefix through its own view names).
-actor OfflineTestStack {
-    static let shared = OfflineTestStack()
+public actor OfflineTestStack {
+    public static let shared = OfflineTestStack()
     private var starting: Task<(EmbeddedPostgres, EmbeddedRedis), any Error>?
     private var databases = 0
-    let logger: Logger = {
+    public let logger: Logger = {
         var l = Logger(label: "capstan.offline.test")
         l.logLevel = .warning
         return l
     }()
 
     /// Starts the servers once; concurrent callers (suites run in parallel) share the start.
-    func servers() async throws -> (EmbeddedPostgres, EmbeddedRedis) {
+    public func servers() async throws -> (EmbeddedPostgres, EmbeddedRedis) {
         if let starting { return try await starting.value }
         let logger = self.logger
         let task = Task {
@@ -37,7 +38,7 @@ actor OfflineTestStack {
     }
 
     /// A fresh database, migrated unless `migrated` is false; returns a pool on it.
-    func freshStore(migrated: Bool = true) async throws -> (pool: PostgresPool, url: String, redisURL: String) {
+    public func freshStore(migrated: Bool = true) async throws -> (pool: PostgresPool, url: String, redisURL: String) {
         let (postgres, redis) = try await servers()
         databases += 1
         let name = "o\(databases)_\(UInt32.random(in: 0...UInt32.max))"
@@ -51,8 +52,8 @@ actor OfflineTestStack {
     }
 }
 
-enum Fixtures {
-    static func view(_ name: String, topic: String = "events", features: [FeatureSpec], ttl: String? = nil, dependsOn: [String]? = nil,
+public enum Fixtures {
+    public static func view(_ name: String, topic: String = "events", features: [FeatureSpec], ttl: String? = nil, dependsOn: [String]? = nil,
                      schema: [EventField]? = nil, online: Bool = true) throws -> FeatureView {
         FeatureView(
             name: name,
@@ -67,16 +68,16 @@ enum Fixtures {
     }
 
     /// Registers `views` (one plan) and returns their versions.
-    static func register(_ views: [FeatureView], pool: PostgresPool) async throws -> [Int32] {
+    public static func register(_ views: [FeatureView], pool: PostgresPool) async throws -> [Int32] {
         try await OfflineStore(pool: pool, logger: Logger(label: "t")).register(try PlanCompiler.compile(views))
     }
 
-    static var repositoryRoot: URL {
+    public static var repositoryRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
     /// Runs a Python script from Tests/Python; returns its standard output. Throws with stderr on failure.
-    static func python(_ script: String, _ arguments: [String]) async throws -> String {
+    public static func python(_ script: String, _ arguments: [String]) async throws -> String {
         let run = try await ChildProcess.capture(
             name: script, executable: "/usr/bin/env",
             arguments: ["python3", repositoryRoot.appendingPathComponent("Tests/Python/\(script)").path] + arguments, separateErrors: true)
@@ -87,7 +88,7 @@ enum Fixtures {
     }
 
     /// Builds a training set from label CSV text and returns the output CSV text.
-    static func trainingSet(_ labels: String, _ request: TrainingSetRequest, pool: PostgresPool, columns: LabelColumns = LabelColumns()) async throws -> (String, TrainingSetStats) {
+    public static func trainingSet(_ labels: String, _ request: TrainingSetRequest, pool: PostgresPool, columns: LabelColumns = LabelColumns()) async throws -> (String, TrainingSetStats) {
         var builder = LabelTableBuilder(columns: columns)
         try builder.feed(Array(labels.utf8))
         let table = try builder.finish()
@@ -98,7 +99,7 @@ enum Fixtures {
     }
 
     /// Parses simple CSV output (no quoted commas in the compared columns) into rows of fields.
-    static func rows(_ csv: String) -> [[String]] {
+    public static func rows(_ csv: String) -> [[String]] {
         var out: [[String]] = []
         var parser = CSVParser()
         try? Array(csv.utf8).withUnsafeBytes { bytes in
@@ -106,5 +107,47 @@ enum Fixtures {
             try parser.finish { fields, _ in out.append(fields.map { String(decoding: $0, as: UTF8.self) }) }
         }
         return out
+    }
+}
+
+/// Raw events of 12 users over 2 partitions (a user always on one), slightly out of order,
+/// stored as the worker stores them (segments of 50 events), for backfills to recompute.
+public enum RawEventLog {
+    public struct Event: Sendable {
+        public var partition: Int32
+        public var offset: Int64
+        public var payload: [UInt8]
+    }
+
+    /// Writes 900 events of source `kafka:<topic>` starting at `t0` (epoch ms) and returns them.
+    public static func write(pool: PostgresPool, topic: String, t0: Int64) async throws -> [Event] {
+        var rng = SplitMix64(seed: 11)
+        var events: [Event] = []
+        var offsets: [Int64] = [0, 0]
+        var clock = t0
+        for _ in 0..<900 {
+            let user = Int.random(in: 0..<12, using: &rng)
+            clock += Int64.random(in: 0...20_000, using: &rng)
+            let ts = clock - Int64.random(in: 0...120_000, using: &rng)  // up to 2 min late
+            let amount = Double(Int.random(in: 0...1000, using: &rng)) / 10
+            let payload = Array("{\"user_id\":\"u\(user)\",\"amount\":\(amount),\"kind\":\"k\",\"timestamp\":\(ts)}".utf8)
+            let partition = Int32(user % 2)
+            events.append(Event(partition: partition, offset: offsets[Int(partition)], payload: payload))
+            offsets[Int(partition)] += 1
+        }
+        let store = OfflineStore(pool: pool, logger: Logger(label: "t"))
+        for partition: Int32 in [0, 1] {
+            let mine = events.filter { $0.partition == partition }
+            var start = 0
+            while start < mine.count {
+                var batch = OfflineBatch(groupID: "worker")
+                for e in mine[start..<min(start + 50, mine.count)] {
+                    batch.appendRawEvent(source: "kafka:\(topic)", partition: partition, offset: e.offset, key: nil, receivedMillis: t0, payload: e.payload)
+                }
+                try await store.commit(batch)
+                start += 50
+            }
+        }
+        return events
     }
 }
