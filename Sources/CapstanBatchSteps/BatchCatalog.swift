@@ -32,6 +32,8 @@ public struct FileBatchCatalog: BatchCatalog {
     public private(set) var featureViews: [String: FeatureView] = [:]
     public private(set) var modelDeployments: [String: ModelDeployment] = [:]
     public private(set) var driftPolicies: [String: DriftPolicy] = [:]
+    /// The file each ModelDeployment was read from (for ``FileModelRegistry``).
+    public private(set) var modelDeploymentFiles: [String: String] = [:]
 
     public init(featureViews: [FeatureView] = [], modelDeployments: [ModelDeployment] = [], driftPolicies: [DriftPolicy] = []) {
         for view in featureViews { self.featureViews[view.metadata.name] = view }
@@ -71,6 +73,7 @@ public struct FileBatchCatalog: BatchCatalog {
                         name = deployment.metadata.name
                         try Self.unique("ModelDeployment", name, origin, &origins)
                         modelDeployments[name] = deployment
+                        modelDeploymentFiles[name] = file
                     default:
                         let policy = try YAMLDecoder().decode(DriftPolicy.self, from: yaml)
                         name = policy.metadata.name
