@@ -39,7 +39,7 @@ let package = Package(
             targets: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanModels", "CapstanStore", "CapstanKafka", "CapstanRedis",
                 "CapstanPostgres", "CapstanEmbedded", "CapstanGenerator", "CapstanFeatureWorker", "CapstanGateway", "CapstanServing",
-                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift", "CapstanDriftMonitor", "CapstanPredictionLog", "CapstanBatch",
+                "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift", "CapstanDriftMonitor", "CapstanPredictionLog", "CapstanBatch", "CapstanBatchKube",
             ]),
     ],
     dependencies: [
@@ -184,6 +184,24 @@ let package = Package(
         .testTarget(
             name: "CapstanBatchTests",
             dependencies: ["CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanPostgres", "CapstanEmbedded", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // The batch orchestrator on Kubernetes: a step as a Job (an Indexed Job for a fan-out), its
+        // outcome from the Job and its pods, and the BatchJob's status and Events from a run.
+        .target(
+            name: "CapstanBatchKube",
+            dependencies: [
+                "CapstanBatch", "CapstanKube", "CapstanKubeRuntime", "CapstanAPI", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanBatchKubeTests",
+            dependencies: [
+                "CapstanBatchKube", "CapstanBatch", "CapstanKube", "CapstanKubeRuntime", "CapstanKubeServer", "CapstanAPI", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The prediction log: the gateway's `predictions` topic → capstan_predictions, exactly once.
@@ -344,7 +362,7 @@ let package = Package(
         .target(
             name: "CapstanOperator",
             dependencies: [
-                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube", "CapstanKubeRuntime",
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube", "CapstanKubeRuntime", "CapstanBatch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -366,7 +384,7 @@ let package = Package(
             name: "CapstanOperatorTests",
             dependencies: [
                 "CapstanOperator", "CapstanAPI", "CapstanFeatures", "CapstanCore", "CapstanKube", "CapstanFeatureWorker", "CapstanKubeServer",
-                "CapstanKubeRuntime", "CapstanEmbedded",
+                "CapstanKubeRuntime", "CapstanEmbedded", "CapstanBatch",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

@@ -1,0 +1,4 @@
+import CapstanKube
+
+/// The Kubernetes resources the batch orchestrator reads and writes.
+enum BatchKube {}
