@@ -384,7 +384,7 @@ let package = Package(
             name: "CapstanOperatorTests",
             dependencies: [
                 "CapstanOperator", "CapstanAPI", "CapstanFeatures", "CapstanCore", "CapstanKube", "CapstanFeatureWorker", "CapstanKubeServer",
-                "CapstanKubeRuntime", "CapstanEmbedded", "CapstanBatch",
+                "CapstanKubeRuntime", "CapstanEmbedded", "CapstanBatch", "CapstanBatchKube",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

@@ -36,6 +36,21 @@ public struct BatchJobDesign: Sendable {
             self.jobUID = jobUID
             self.defaultImage = defaultImage
         }
+
+        /// The settings of a scheduler pod: the BatchJob's uid from the job document the
+        /// operator wrote (`/etc/capstan/batch/job.json`), the default image from
+        /// `CAPSTAN_BATCH_IMAGE` (set by the operator to the job's `spec.image` or its
+        /// `--batch-image`), else the document's `spec.image`.
+        public init(jobDocument: JSONValue, environment: [String: String]) throws(CapstanError) {
+            guard let uid = jobDocument["uid"]?.stringValue, !uid.isEmpty else {
+                throw CapstanError(.invalidSpec, "the job document has no uid; it is written by capstan-operator (ConfigMap <job>-batchjob)")
+            }
+            guard let image = environment["CAPSTAN_BATCH_IMAGE"].flatMap({ $0.isEmpty ? nil : $0 }) ?? jobDocument[path: ["spec", "image"]]?.stringValue
+            else {
+                throw CapstanError(.invalidSpec, "no image for command and train steps: set CAPSTAN_BATCH_IMAGE or the job's spec.image")
+            }
+            self.init(jobUID: uid, defaultImage: image)
+        }
     }
 
     public static let managedBy = "capstan-batch"

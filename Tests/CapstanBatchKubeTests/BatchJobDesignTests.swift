@@ -121,6 +121,16 @@ struct BatchJobDesignTests {
         #expect(throws: StepFailure.self) { try Self.design.indexedJob(Invocations.command(), items: []) }
     }
 
+    @Test("settings from the operator's job document and the scheduler pod's environment")
+    func settingsFromDocument() throws {
+        let document: JSONValue = ["name": "nightly", "uid": "u-7", "spec": ["image": "from-spec:1", "steps": []]]
+        let fromEnvironment = try BatchJobDesign.Settings(jobDocument: document, environment: ["CAPSTAN_BATCH_IMAGE": "from-env:2"])
+        #expect(fromEnvironment.jobUID == "u-7" && fromEnvironment.defaultImage == "from-env:2")
+        #expect(try BatchJobDesign.Settings(jobDocument: document, environment: [:]).defaultImage == "from-spec:1")
+        #expect(throws: CapstanError.self) { try BatchJobDesign.Settings(jobDocument: ["spec": ["image": "x"]], environment: [:]) }
+        #expect(throws: CapstanError.self) { try BatchJobDesign.Settings(jobDocument: ["uid": "u"], environment: [:]) }
+    }
+
     @Test("outputs: key=value lines of the termination message and ::capstan-output lines of the log, the log winning")
     func outputs() {
         let outputs = StepOutputs.parse(

@@ -1,5 +1,6 @@
 import CapstanAPI
 import CapstanBatch
+import CapstanBatchKube
 import CapstanCore
 import CapstanKube
 import CapstanKubeRuntime
@@ -147,6 +148,22 @@ struct BatchJobDesignTests {
         #expect(ready.status == .false && ready.reason == "DependencyCycle")
         #expect(ready.message.hasPrefix("spec.steps[") && ready.message.contains("cycle"), "\(ready.message)")
         #expect(status.nextRun == nil)
+    }
+
+    @Test("contract with the scheduler: its step Jobs point at the owner's uid from job.json and default to the image the CronJob passes")
+    func schedulerContract() throws {
+        var job = Self.job()
+        job.spec.image = "team/steps:4"
+        let children = try BatchJobSchedulerDesign.children(of: job, namespace: "default", owner: Self.owner, configuration: OperatorConfiguration())
+        let document = try JSONValue.parse(Array(try #require(children[0].object[path: ["data", "job.json"]]?.stringValue).utf8))
+        let container = try #require(children[1].object[path: ["spec", "jobTemplate", "spec", "template", "spec", "containers"]]?[0])
+        var environment: [String: String] = [:]
+        for entry in container["env"]?.arrayValue ?? [] {
+            if let name = entry["name"]?.stringValue, let value = entry["value"]?.stringValue { environment[name] = value }
+        }
+        let settings = try BatchJobDesign.Settings(jobDocument: document, environment: environment)
+        #expect(settings.jobUID == Self.owner.uid)
+        #expect(settings.defaultImage == "team/steps:4")
     }
 
     @Test("the steps' FeatureView, ModelDeployment and DriftPolicy names are indexed for re-reconciles")
