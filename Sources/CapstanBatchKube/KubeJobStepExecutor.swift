@@ -65,14 +65,27 @@ public struct KubeJobStepExecutor: BatchStepExecutor {
         }
     }
 
+    /// How many polls in a row may fail (the API server restarting, a dropped connection)
+    /// before the step fails with kind `error`.
+    static let toleratedPollFailures = 5
+
     /// The Job once it has a `Complete` or `Failed` condition that is True. A Job deleted by
-    /// someone else while it ran is a failure of kind `killed`.
+    /// someone else while it ran is a failure of kind `error`.
     func waitForFinish(name: String, namespace: String) async throws -> JSONValue {
+        var failures = 0
         while true {
             try Task.checkCancellation()
-            guard let job = try await client.getIfExists(.jobs, name: name, namespace: namespace) else {
-                throw JobGone(name: "\(namespace)/\(name)")
+            let job: JSONValue?
+            do {
+                job = try await client.getIfExists(.jobs, name: name, namespace: namespace)
+                failures = 0
+            } catch let error as KubeError where !Task.isCancelled && failures < Self.toleratedPollFailures && ![401, 403].contains(error.code) {
+                failures += 1
+                logger.info("polling a step's Job failed; trying again", metadata: ["batch.job": "\(namespace)/\(name)", "error": "\(error)"])
+                try await Task.sleep(for: pollInterval * failures)
+                continue
             }
+            guard let job else { throw JobGone(name: "\(namespace)/\(name)") }
             if Self.finishedCondition(job) != nil { return job }
             try await Task.sleep(for: pollInterval)
         }

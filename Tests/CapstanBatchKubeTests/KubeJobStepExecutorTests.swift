@@ -137,6 +137,19 @@ struct KubeJobStepExecutorTests {
         await h.stop()
     }
 
+    @Test("a few failed polls (the API server answering 500) do not fail the step")
+    func toleratesPollFailures() async throws {
+        let h = try await BatchKubeHarness()
+        let executor = Self.executor(h)
+        let run = Task { await executor.execute(Invocations.command(), log: LinesLog()) }
+        let name = try #require(try await h.createdJob().name)
+        h.server.injectFailure(.init(method: "GET", pathContains: "/jobs/\(name)", status: 500, count: 3))
+        try await Task.sleep(for: .milliseconds(100))
+        try await h.finish(name, condition: "Complete", reason: "Completed", terminated: ["exitCode": 0, "message": "ok=1"])
+        #expect(await run.value == .succeeded(outputs: ["ok": "1"]))
+        await h.stop()
+    }
+
     @Test("cancelling the task deletes the Job and reports killed")
     func cancel() async throws {
         let h = try await BatchKubeHarness()
