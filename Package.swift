@@ -41,7 +41,7 @@ let package = Package(
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanModels", "CapstanStore", "CapstanKafka", "CapstanRedis",
                 "CapstanPostgres", "CapstanEmbedded", "CapstanGenerator", "CapstanFeatureWorker", "CapstanGateway", "CapstanServing",
                 "CapstanIngest", "CapstanOffline", "CapstanKube", "CapstanKubeRuntime", "CapstanOperator", "CapstanDrift", "CapstanDriftMonitor", "CapstanPredictionLog", "CapstanBatch",
-                "CapstanBatchSteps",
+                "CapstanBatchSteps", "CapstanBatchKube",
             ]),
     ],
     dependencies: [
@@ -242,6 +242,24 @@ let package = Package(
             dependencies: ["CapstanBatchCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
+        // The batch orchestrator on Kubernetes: a step as a Job (an Indexed Job for a fan-out), its
+        // outcome from the Job and its pods, and the BatchJob's status and Events from a run.
+        .target(
+            name: "CapstanBatchKube",
+            dependencies: [
+                "CapstanBatch", "CapstanKube", "CapstanKubeRuntime", "CapstanAPI", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CapstanBatchKubeTests",
+            dependencies: [
+                "CapstanBatchKube", "CapstanBatch", "CapstanKube", "CapstanKubeRuntime", "CapstanKubeServer", "CapstanAPI", "CapstanCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The prediction log: the gateway's `predictions` topic → capstan_predictions, exactly once.
         .target(
             name: "CapstanPredictionLog",
@@ -402,6 +420,7 @@ let package = Package(
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube", "CapstanKubeRuntime",
                 "CapstanDriftMonitor",  // DriftPolicyValidation: the checks `capstan drift run` and driftCheck steps share
+                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube", "CapstanKubeRuntime", "CapstanBatch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -423,7 +442,7 @@ let package = Package(
             name: "CapstanOperatorTests",
             dependencies: [
                 "CapstanOperator", "CapstanAPI", "CapstanFeatures", "CapstanCore", "CapstanKube", "CapstanFeatureWorker", "CapstanKubeServer",
-                "CapstanKubeRuntime", "CapstanEmbedded",
+                "CapstanKubeRuntime", "CapstanEmbedded", "CapstanBatch", "CapstanBatchKube",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

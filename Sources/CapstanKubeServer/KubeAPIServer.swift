@@ -13,7 +13,7 @@ import Synchronization
 /// JSON / apply patches, the status subresource, generation, garbage collection through
 /// ownerReferences, finalizers, label and field selectors and server-side tables.
 ///
-/// Test hooks: `injectFailure`, `expireWatches`, `markDeploymentAvailable` and
+/// Test hooks: `injectFailure`, `expireWatches`, `markDeploymentAvailable`, `setPodLog` and
 /// `Configuration.deploymentsBecomeAvailable` (a stand-in for the Deployment controller).
 /// docs/kubernetes.md lists what it does not implement.
 public final class KubeAPIServer: Sendable {
@@ -69,6 +69,8 @@ public final class KubeAPIServer: Sendable {
         var cluster: ClusterState
         var hub = WatchHub()
         var failures: [InjectedFailure] = []
+        /// Container logs by `namespace/pod`, then container (`setPodLog`).
+        var podLogs: [String: [String: String]] = [:]
         var requests = 0
         /// Set by `stop()`: new watches end at once, so a graceful shutdown is not held open.
         var stopping = false
@@ -251,6 +253,12 @@ public final class KubeAPIServer: Sendable {
                 GroupResource(group: resource.group, plural: resource.plural), namespace: resource.namespaced ? (namespace ?? "default") : nil,
                 name: name, policy: .background, preconditions: nil)
         }
+    }
+
+    /// Sets what `GET pods/{name}/log` answers for a container (the kubelet's part: this server
+    /// runs no containers). The pod itself is an ordinary object; create it as a test needs it.
+    public func setPodLog(namespace: String, pod: String, container: String, _ text: String) {
+        state.withLock { $0.podLogs["\(namespace)/\(pod)", default: [:]][container] = text }
     }
 
     /// Gives the Deployment the status its controller would write once all replicas are available.

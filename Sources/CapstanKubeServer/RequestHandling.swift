@@ -114,6 +114,10 @@ extension KubeAPIServer {
             }
         }
 
+        if resource.groupResource == GroupResource(group: "", plural: "pods"), target.subresource == "log", let name = target.name {
+            guard method == "GET" else { throw KubeError(code: 405, reason: "MethodNotAllowed", message: "pods/log supports GET only") }
+            return try podLog(namespace: namespace ?? "default", name: name, container: query["container"])
+        }
         switch (method, target.name) {
         case ("GET", nil):
             let labels = try query["labelSelector"].flatMap { $0.isEmpty ? nil : $0 }.map { text throws(KubeError) in try LabelSelector(text) }
@@ -350,6 +354,21 @@ extension KubeAPIServer {
             "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(group.isEmpty ? version : "\(group)/\(version)"),
             "resources": .array(served.flatMap { $0.discoveryEntries() }),
         ]
+    }
+
+    /// `GET pods/{name}/log`: the text set with `setPodLog` (the kubelet's part), 404 for a pod
+    /// that does not exist, 400 for a container the pod does not have.
+    private func podLog(namespace: String, name: String, container: String?) throws -> Response {
+        let (pod, text) = try state.withLock { state throws(KubeError) in
+            (try state.cluster.get(GroupResource(group: "", plural: "pods"), namespace: namespace, name: name), state.podLogs["\(namespace)/\(name)"])
+        }
+        let containers = (pod[path: ["spec", "containers"]]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+        let chosen = container ?? containers.first ?? ""
+        if !containers.isEmpty, !containers.contains(chosen) {
+            throw KubeError(code: 400, reason: "BadRequest", message: "container \(chosen) is not valid for pod \(name)")
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(bytes: Array((text?[chosen] ?? "").utf8))))
     }
 
     // MARK: Helpers

@@ -32,6 +32,7 @@ public final class Operator: Sendable {
     public static let featureViews = FeatureViewReconciler.resource
     public static let modelDeployments = ModelDeploymentReconciler.resource
     public static let driftPolicies = DriftPolicyReconciler.resource
+    public static let batchJobs = BatchJobReconciler.resource
     /// Children carry this label; the child caches watch only such objects.
     public static let childSelector = "app.kubernetes.io/managed-by=\(K8s.managedBy)"
 
@@ -54,6 +55,7 @@ public final class Operator: Sendable {
         manager.register(FeatureViewReconciler(configuration: configuration))
         manager.register(ModelDeploymentReconciler(configuration: configuration))
         manager.register(DriftPolicyReconciler(configuration: configuration))
+        manager.register(BatchJobReconciler(configuration: configuration))
     }
 
     public var stats: ReconcileStats { manager.stats }

@@ -29,6 +29,12 @@ public struct OperatorConfiguration: Sendable, Hashable {
     /// ServiceAccount of the drift runs: it may patch `driftpolicies/status` (the run's summary)
     /// and nothing else (the chart's `capstan-drift` Role).
     public var driftServiceAccount: String = "capstan-drift"
+    /// Image of the batch orchestrator (`capstan-batch`), run by each scheduled BatchJob's
+    /// CronJob; also the default image of its `command` and `train` steps.
+    public var batchImage: String = "ghcr.io/capstan-ml/capstan-batch:0.1.0"
+    /// ServiceAccount of the batch schedulers: it may run the steps' Jobs, read their pods and
+    /// logs, patch `batchjobs/status` and record Events (the chart's `capstan-batch` role).
+    public var batchServiceAccount: String = "capstan-batch"
 
     public init(
         featureWorkerImage: String = "ghcr.io/capstan-ml/capstan-feature-worker:0.1.0",

@@ -60,6 +60,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "ServiceAccount of the drift runs (may patch driftpolicies/status only).")
     var driftServiceAccount = OperatorConfiguration().driftServiceAccount
 
+    @Option(help: "Image of the batch orchestrator (capstan-batch), run by the scheduled BatchJobs' CronJobs; the default image of their command and train steps.")
+    var batchImage = OperatorConfiguration().batchImage
+
+    @Option(help: "ServiceAccount of the batch schedulers (runs the steps' Jobs, reads their pods and logs, patches batchjobs/status).")
+    var batchServiceAccount = OperatorConfiguration().batchServiceAccount
+
     @Option(help: "imagePullPolicy of the children.")
     var imagePullPolicy = "IfNotPresent"
 
@@ -100,6 +106,8 @@ struct RunCommand: AsyncParsableCommand {
             postgresSecret: try Self.secretKey(postgresSecret, "--postgres-secret"), clusterDomain: clusterDomain)
         configuration.driftImage = driftImage
         configuration.driftServiceAccount = driftServiceAccount
+        configuration.batchImage = batchImage
+        configuration.batchServiceAccount = batchServiceAccount
         let me = identity ?? "\(ProcessInfo.processInfo.hostName)-\(UInt32.random(in: 0...UInt32.max))"
         var options = Operator.Options(namespace: namespace, workers: workers)
         options.identity = me

@@ -48,5 +48,11 @@ struct KubectlSmokeTests {
         let result = try await runSmoke(crds: crds.path, examples: examples.path)
         #expect(result.status == .exited(0), "\(result.output)")
         #expect(result.output.contains("kubectl smoke test passed"))
+        if FileManager.default.fileExists(atPath: examples.appendingPathComponent("batchjob.yaml").path) {
+            #expect(result.output.contains("batchjob.ml.capstan.dev/fraud-retrain created"))
+            #expect(result.output.contains("== kubectl get batchjobs"))
+            let row = result.output.split(separator: "\n").first { $0.contains("fraud-retrain") && $0.contains("0 2 * * *") }
+            #expect(row != nil, "kubectl get batchjobs shows the example's schedule: \(result.output)")
+        }
     }
 }

@@ -36,6 +36,6 @@ struct RBACTests {
         let chart = try Self.chartRules()
         #expect(chart.subtracting(generated).sorted() == [], "the chart grants more than the operator needs")
         #expect(generated.subtracting(chart).sorted() == [], "the chart lacks rules the operator needs (capstan-operator rbac prints them)")
-        #expect(op.kinds.map(\.kind) == ["FeatureView", "ModelDeployment", "DriftPolicy"])
+        #expect(op.kinds.map(\.kind) == ["FeatureView", "ModelDeployment", "DriftPolicy", "BatchJob"])
     }
 }

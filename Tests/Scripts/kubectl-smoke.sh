@@ -6,7 +6,8 @@
 # Starts the server on a free port, then with Debian's kubectl: apply -f <crds>, apply -f
 # <examples> (twice: the second apply must report "unchanged"), get every custom resource kind
 # (checking that the CRD's additionalPrinterColumns are the table's columns, with -o wide),
-# describe each object (with an Event recorded about it, which describe must list), delete -f
+# describe each object (with an Event recorded about it, which describe must list), check
+# `kubectl get batchjobs` (columns and schedule) when the examples hold a BatchJob, delete -f
 # <examples> (checking nothing is left) and delete -f <crds>.
 set -euo pipefail
 
@@ -105,6 +106,20 @@ EVENT
     done <<<"$names"
 done
 [ "$objects" -gt 0 ] || fail "no custom resources found after applying $examples"
+
+# BatchJobs by their plural and short name: the printer columns and the example's schedule.
+if k api-resources -o name | grep -qx "batchjobs.ml.capstan.dev" && [ -n "$(k get batchjobs -A -o name)" ]; then
+    step get batchjobs
+    table=$(k get batchjobs -A)
+    echo "$table"
+    header=${table%%$'\n'*}
+    for column in NAME SCHEDULE SUSPEND READY LAST LOGICALTIME AGE; do
+        grep -qw -- "$column" <<<"$header" || fail "kubectl get batchjobs: no $column column: $header"
+    done
+    k get bj -A -o wide | head -1 | grep -qw NEXT || fail "kubectl get bj -o wide: no NEXT column"
+    cron=$(k get batchjobs -A -o jsonpath='{.items[0].spec.schedule.cron}')
+    [ -z "$cron" ] || grep -qF -- "$cron" <<<"$table" || fail "kubectl get batchjobs: the Schedule column does not show '$cron'"
+fi
 
 step delete -f "$examples"
 k delete -R -f "$examples" --wait=true --timeout=60s
