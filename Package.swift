@@ -229,7 +229,8 @@ let package = Package(
         .target(
             name: "CapstanBatchCommands",
             dependencies: [
-                "CapstanBatch", "CapstanAPI", "CapstanCore", "CapstanCommandLine", "CapstanEmbedded", "CapstanPostgres", "CapstanTelemetry",
+                "CapstanBatch", "CapstanBatchSteps", "CapstanBatchKube", "CapstanAPI", "CapstanCore", "CapstanCommandLine", "CapstanEmbedded",
+                "CapstanKube", "CapstanPostgres", "CapstanRedis", "CapstanTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -9,6 +9,8 @@ public struct BatchJobDefinition: Sendable {
     public var name: String
     public var spec: BatchJobSpec
     public var generation: Int64?
+    /// The operator's job document when the job runs on Kubernetes (nil on one machine).
+    public var kubernetesDocument: JSONValue?
 
     public init(namespace: String, name: String, spec: BatchJobSpec, generation: Int64? = nil) {
         self.namespace = namespace
@@ -28,7 +30,7 @@ public struct BatchRunOutcome: Sendable, Equatable {
 
 /// A change the runner reports while it drives a run (for a live view, Events, metrics).
 public enum BatchProgress: Sendable {
-    case runStarted(runID: String, steps: Int)
+    case runStarted(runID: String, steps: Int, logicalTime: Date)
     case stepExpanded(step: String, items: Int)
     /// `queuedFor`: from the item being ready (its dependencies done, or its backoff over) to its start.
     case attemptStarted(step: String, item: Int, attempt: Int, queuedFor: Duration)
@@ -152,7 +154,7 @@ public final class BatchRunner: Sendable {
         try await ledger.resetUnfinishedSteps(runID)
         let records = try await ledger.steps(runID)
         var drive = RunDrive(runner: self, run: run, plan: plan, graph: RunGraph(plan: plan, records: records))
-        progress(.runStarted(runID: runID, steps: plan.steps.count))
+        progress(.runStarted(runID: runID, steps: plan.steps.count, logicalTime: run.times.logicalTime))
         let outcome = try await drive.execute()
         try await ledger.finishRun(runID, owner: options.owner, phase: outcome.phase, message: outcome.message)
         progress(.runFinished(outcome))

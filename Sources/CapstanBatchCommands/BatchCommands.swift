@@ -3,8 +3,12 @@ import CapstanAPI
 import CapstanBatch
 import CapstanCommandLine
 import CapstanCore
+import CapstanBatchKube
+import CapstanBatchSteps
 import CapstanEmbedded
+import CapstanKube
 import CapstanPostgres
+import CapstanRedis
 import Foundation
 import Logging
 import Yams
@@ -80,34 +84,105 @@ struct BatchStores: Sendable {
     }
 }
 
-/// Step executors for this machine: processes and SQL.
-enum BatchExecutors {
-    static func make(_ stores: BatchStores, logger: Logger) -> [any BatchStepExecutor] {
-        let ledger = stores.ledger
-        return [
-            ProcessStepExecutor { invocation, pid in
-                try? await ledger.setProcess(invocation.runID, step: invocation.step.name, item: invocation.item ?? -1, pid: pid)
-            },
-            SQLStepExecutor(pool: stores.pool),
-        ]
+/// What Capstan's own step kinds need: the definitions they name, the online store, and where
+/// `registerModel` writes.
+public struct BatchStepOptions: ParsableArguments {
+    @Option(
+        name: .customLong("definitions"),
+        help: "FeatureView, ModelDeployment and DriftPolicy manifests (files or directories, repeatable; env CAPSTAN_BATCH_DEFINITIONS, comma-separated).")
+    public var definitions: [String] = []
+
+    @OptionGroup public var redis: RedisOptions
+
+    @Option(help: "The gateway's traffic file that registerModel also updates on this machine (examples/churn/traffic.json's shape).")
+    public var trafficFile: String?
+
+    public init() {}
+
+    var paths: [String] {
+        if !definitions.isEmpty { return definitions }
+        return (ProcessInfo.processInfo.environment["CAPSTAN_BATCH_DEFINITIONS"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
+    }
+
+    /// The catalog to check a job's names against; nil without --definitions (then the names
+    /// are checked when a step runs, and an unknown one fails it as `invalid`).
+    func validationCatalog() throws -> FileBatchCatalog? {
+        paths.isEmpty ? nil : try catalog()
+    }
+
+    func catalog() throws -> FileBatchCatalog {
+        do { return try FileBatchCatalog(paths: paths) } catch let error as CapstanError { throw ValidationError(error.message) }
     }
 }
 
-/// A BatchJob manifest (YAML or JSON; a full BatchJob object) from a file.
+/// Where a run's steps execute, and who hears about its progress.
+struct BatchEnvironment: Sendable {
+    let executors: [any BatchStepExecutor]
+    /// Status and Events on the BatchJob when the job came from the operator (Kubernetes).
+    let reporter: BatchProgressReporter?
+
+    /// On this machine: process steps as child processes; from the operator's job document:
+    /// process steps as Kubernetes Jobs and the run reported on the BatchJob. Capstan's own kinds
+    /// and SQL run in this process either way.
+    static func make(_ stores: BatchStores, job: BatchJobDefinition, steps: BatchStepOptions, logger: Logger) async throws -> BatchEnvironment {
+        let ledger = stores.ledger
+        let catalog = try steps.catalog()
+        let redisURL = steps.redis.resolvedURL()
+        let redis = try redisURL.map { RedisPool(config: try RedisConfig(url: $0), size: 4, logger: logger) }
+        let context = CapstanStepContext(pool: stores.pool, redis: redis, redisURL: redisURL, catalog: catalog, logger: logger)
+        var executors: [any BatchStepExecutor] = []
+        var reporter: BatchProgressReporter?
+        let registry: any ModelRegistry
+        if let document = job.kubernetesDocument {
+            let client = KubeClient(config: try KubeConfig.automatic(), logger: logger)
+            registry = KubeModelRegistry(client: client, namespace: job.namespace)
+            let settings = try BatchJobDesign.Settings(jobDocument: document, environment: ProcessInfo.processInfo.environment)
+            executors.append(KubeJobStepExecutor(client: client, design: BatchJobDesign(settings: settings), logger: logger))
+            reporter = BatchProgressReporter(writer: BatchStatusWriter(client: client, logger: logger), namespace: job.namespace, job: job.name)
+        } else {
+            registry = FileModelRegistry(manifests: catalog.modelDeploymentFiles, trafficFile: steps.trafficFile)
+            executors.append(
+                ProcessStepExecutor { invocation, pid in
+                    try? await ledger.setProcess(invocation.runID, step: invocation.step.name, item: invocation.item ?? -1, pid: pid)
+                })
+        }
+        executors += CapstanStepExecutors.all(context: context, registry: registry)
+        executors.append(SQLStepExecutor(pool: stores.pool))
+        return BatchEnvironment(executors: executors, reporter: reporter)
+    }
+}
+
+/// A BatchJob from a file: a manifest (YAML or JSON, a full BatchJob object), or the job
+/// document the operator writes into the `<job>-batchjob` ConfigMap (`name`, `namespace`,
+/// `uid`, `generation`, `spec` at the top level), which also means the run is on Kubernetes.
 enum BatchJobFile {
-    static func load(_ path: String, namespace: String?) throws -> BatchJobDefinition {
+    static func load(_ path: String, namespace: String?, catalog: FileBatchCatalog? = nil) throws -> BatchJobDefinition {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw ValidationError("cannot read \(path): \(error.localizedDescription)")
         }
-        let job: BatchJob
-        do { job = try YAMLDecoder().decode(BatchJob.self, from: text) } catch {
-            throw ValidationError("\(path) is not a BatchJob manifest: \(error)")
+        var definition: BatchJobDefinition
+        if let document = try? JSONValue.parse(text), document["metadata"] == nil, document["uid"] != nil {
+            guard let name = document["name"]?.stringValue, let spec = document["spec"] else {
+                throw ValidationError("\(path) is a job document without name or spec")
+            }
+            let decoded: BatchJobSpec
+            do { decoded = try JSONDecoder().decode(BatchJobSpec.self, from: Data(spec.serialized().utf8)) } catch {
+                throw ValidationError("\(path): spec is not a BatchJob spec: \(error)")
+            }
+            definition = BatchJobDefinition(
+                namespace: namespace ?? document["namespace"]?.stringValue ?? "default", name: name, spec: decoded, generation: document["generation"]?.intValue)
+            definition.kubernetesDocument = document
+        } else {
+            let job: BatchJob
+            do { job = try YAMLDecoder().decode(BatchJob.self, from: text) } catch {
+                throw ValidationError("\(path) is not a BatchJob manifest: \(error)")
+            }
+            guard job.kind == BatchJob.kind else { throw ValidationError("\(path) holds a \(job.kind), not a BatchJob") }
+            definition = BatchJobDefinition(
+                namespace: namespace ?? job.metadata.namespace ?? "default", name: job.metadata.name, spec: job.spec, generation: job.metadata.generation)
         }
-        guard job.kind == BatchJob.kind else { throw ValidationError("\(path) holds a \(job.kind), not a BatchJob") }
-        let definition = BatchJobDefinition(
-            namespace: namespace ?? job.metadata.namespace ?? "default", name: job.metadata.name, spec: job.spec, generation: job.metadata.generation)
-        do { _ = try BatchPlan.validate(job.spec) } catch {
+        do { _ = try BatchPlan.validate(definition.spec, knows: catalog?.references ?? .init()) } catch {
             throw ValidationError("\(path): \(error.field): \(error.message)")
         }
         return definition

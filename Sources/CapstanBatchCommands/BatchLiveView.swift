@@ -54,7 +54,7 @@ final class BatchLiveView: Sendable {
         var force = false
         state.withLock { s in
             switch event {
-            case .runStarted(let runID, let steps):
+            case .runStarted(let runID, let steps, _):
                 lines.append("run \(runID): \(steps) step\(steps == 1 ? "" : "s")")
             case .stepExpanded(let step, let items):
                 guard let r = s.index[step] else { return }

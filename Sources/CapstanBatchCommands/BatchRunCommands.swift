@@ -42,10 +42,11 @@ struct BatchRunCommand: AsyncParsableCommand {
     var json = false
 
     @OptionGroup var store: BatchStoreOptions
+    @OptionGroup var steps: BatchStepOptions
 
     func run() async throws {
         let logger = try Logger.batch(store.log)
-        let job = try BatchJobFile.load(file, namespace: namespace)
+        let job = try BatchJobFile.load(file, namespace: namespace, catalog: try steps.validationCatalog())
         let overrides = try parseAssignments(params, flag: "--param")
         let logical = try parseTimeFlag(logicalTime, flag: "--logical-time") ?? Date()
         let plan = try BatchPlan.validate(job.spec)
@@ -58,13 +59,17 @@ struct BatchRunCommand: AsyncParsableCommand {
         let result = try await store.withStores(logger: logger) { stores in
             let view = BatchLiveView(plan: plan, quiet: json)
             let metrics = BatchMetrics(namespace: job.namespace, job: job.name)
+            let environment = try await BatchEnvironment.make(stores, job: job, steps: steps, logger: logger)
+            let reporter = environment.reporter
             let runner = BatchRunner(
-                ledger: stores.ledger, executors: BatchExecutors.make(stores, logger: logger), options: .init(stateDirectory: store.stateDirectory),
-                logger: logger, progress: { view.handle($0); metrics.observe($0) })
+                ledger: stores.ledger, executors: environment.executors, options: .init(stateDirectory: store.stateDirectory),
+                logger: logger, progress: { view.handle($0); metrics.observe($0); reporter?.observe($0) })
             let trigger = self.trigger
-            return try await BatchSignals.cancellingOnSignal(ledger: stores.ledger, runID: BatchRunner.runID(job: job.name, logicalTime: logical)) {
+            let result = try await BatchSignals.cancellingOnSignal(ledger: stores.ledger, runID: BatchRunner.runID(job: job.name, logicalTime: logical)) {
                 try await runner.start(job, times: times, trigger: trigger, parameters: overrides)
             }
+            await reporter?.finish()
+            return result
         }
         try BatchOutcomePrinter.finish(claim: result.0, outcome: result.1, json: json)
     }
@@ -82,18 +87,30 @@ struct BatchResumeCommand: AsyncParsableCommand {
     @Flag(help: "Print the outcome as JSON (no live view).")
     var json = false
 
+    @Option(name: [.customShort("f"), .customLong("job-file")], help: "The job's manifest or the operator's job document (on Kubernetes: steps run as Jobs).")
+    var file: String?
+
     @OptionGroup var store: BatchStoreOptions
+    @OptionGroup var steps: BatchStepOptions
 
     func run() async throws {
         let logger = try Logger.batch(store.log)
+        let catalog = try steps.validationCatalog()
+        let given = try file.map { try BatchJobFile.load($0, namespace: nil, catalog: catalog) }
         let outcome = try await store.withStores(logger: logger) { stores in
             guard let record = try await stores.ledger.run(runID) else { throw ValidationError("no run '\(runID)'; list runs with capstan batch runs") }
             let view = BatchLiveView(plan: try BatchPlan.validate(record.spec), quiet: json)
+            let job = given ?? BatchJobDefinition(namespace: record.namespace, name: record.job, spec: record.spec, generation: record.generation)
+            let environment = try await BatchEnvironment.make(stores, job: job, steps: steps, logger: logger)
+            let metrics = BatchMetrics(namespace: record.namespace, job: record.job)
+            let reporter = environment.reporter
             let runner = BatchRunner(
-                ledger: stores.ledger, executors: BatchExecutors.make(stores, logger: logger), options: .init(stateDirectory: store.stateDirectory),
-                logger: logger, progress: { view.handle($0) })
+                ledger: stores.ledger, executors: environment.executors, options: .init(stateDirectory: store.stateDirectory),
+                logger: logger, progress: { view.handle($0); metrics.observe($0); reporter?.observe($0) })
             let runID = self.runID
-            return try await BatchSignals.cancellingOnSignal(ledger: stores.ledger, runID: runID) { try await runner.resume(runID) }
+            let outcome = try await BatchSignals.cancellingOnSignal(ledger: stores.ledger, runID: runID) { try await runner.resume(runID) }
+            await reporter?.finish()
+            return outcome
         }
         try BatchOutcomePrinter.finish(claim: .created(runID), outcome: outcome, json: json)
     }

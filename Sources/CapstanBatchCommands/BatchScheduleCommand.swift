@@ -41,10 +41,11 @@ struct BatchScheduleCommand: AsyncParsableCommand {
     @OptionGroup var store: BatchStoreOptions
 
     @OptionGroup var ops: OpsServerOptions<DataPlaneOpsPort>
+    @OptionGroup var steps: BatchStepOptions
 
     func run() async throws {
         let logger = try Logger.batch(store.log)
-        let job = try BatchJobFile.load(file, namespace: namespace)
+        let job = try BatchJobFile.load(file, namespace: namespace, catalog: try steps.validationCatalog())
         let plan = try BatchPlan.validate(job.spec)
         guard let cron = plan.cron, let schedule = job.spec.schedule else {
             throw ValidationError("\(job.name) has no spec.schedule; start its runs with capstan batch run")
@@ -52,9 +53,12 @@ struct BatchScheduleCommand: AsyncParsableCommand {
         let fixedNow = try parseTimeFlag(now, flag: "--now")
         let metrics = BatchMetrics(namespace: job.namespace, job: job.name)
         try await store.withStores(logger: logger) { stores in
+            let environment = try await BatchEnvironment.make(stores, job: job, steps: steps, logger: logger)
+            let reporter = environment.reporter
             let runner = BatchRunner(
-                ledger: stores.ledger, executors: BatchExecutors.make(stores, logger: logger), options: .init(stateDirectory: store.stateDirectory),
-                logger: logger, progress: { metrics.observe($0) })
+                ledger: stores.ledger, executors: environment.executors, options: .init(stateDirectory: store.stateDirectory),
+                logger: logger, progress: { metrics.observe($0); reporter?.observe($0) })
+            defer { if let reporter { Task { await reporter.finish() } } }
             let (json, watch) = (self.json, self.watch)
             let loop = { @Sendable () async throws -> Bool in
                 var failed = false
@@ -69,7 +73,9 @@ struct BatchScheduleCommand: AsyncParsableCommand {
                 return failed
             }
             guard watch else {
-                if try await loop() { throw ExitCode(1) }
+                let failed = try await loop()
+                await reporter?.finish()
+                if failed { throw ExitCode(1) }
                 return
             }
             // A long-running scheduler serves /metrics, /healthz and /readyz beside its loop.
