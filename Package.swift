@@ -394,7 +394,7 @@ let package = Package(
                 "CapstanCommandLine", "CapstanCore", "CapstanAPI", "CapstanFeatureWorker", "CapstanEmbedded", "CapstanTelemetry", "CapstanGenerator", "CapstanStore",
                 "CapstanRedis", "CapstanPostgres", "CapstanKafka", "CapstanGateway", "CapstanServing", "CapstanModels", "CapstanIngest",
                 "CapstanOperator", "CapstanKube", "CapstanKubeServer",  // operator demo
-                "CapstanOffline", "CapstanFeatures", "CapstanDriftMonitor", "CapstanBatchCommands",
+                "CapstanOffline", "CapstanFeatures", "CapstanDriftMonitor", "CapstanBatch", "CapstanBatchSteps", "CapstanBatchCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

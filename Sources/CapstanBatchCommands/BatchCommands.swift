@@ -116,7 +116,7 @@ public struct BatchStepOptions: ParsableArguments {
 }
 
 /// Where a run's steps execute, and who hears about its progress.
-struct BatchEnvironment: Sendable {
+public struct BatchEnvironment: Sendable {
     let executors: [any BatchStepExecutor]
     /// Status and Events on the BatchJob when the job came from the operator (Kubernetes).
     let reporter: BatchProgressReporter?
@@ -140,15 +140,22 @@ struct BatchEnvironment: Sendable {
             executors.append(KubeJobStepExecutor(client: client, design: BatchJobDesign(settings: settings), logger: logger))
             reporter = BatchProgressReporter(writer: BatchStatusWriter(client: client, logger: logger), namespace: job.namespace, job: job.name)
         } else {
-            registry = FileModelRegistry(manifests: catalog.modelDeploymentFiles, trafficFile: steps.trafficFile)
-            executors.append(
-                ProcessStepExecutor { invocation, pid in
-                    try? await ledger.setProcess(invocation.runID, step: invocation.step.name, item: invocation.item ?? -1, pid: pid)
-                })
+            return BatchEnvironment(executors: local(pool: stores.pool, ledger: ledger, context: context, trafficFile: steps.trafficFile), reporter: nil)
         }
         executors += CapstanStepExecutors.all(context: context, registry: registry)
         executors.append(SQLStepExecutor(pool: stores.pool))
         return BatchEnvironment(executors: executors, reporter: reporter)
+    }
+
+    /// The executors of a run on this machine: child processes, Capstan's kinds over `context`
+    /// (registerModel on the catalog's ModelDeployment files and `trafficFile`), SQL.
+    public static func local(pool: PostgresPool, ledger: BatchLedger, context: CapstanStepContext, trafficFile: String?) -> [any BatchStepExecutor] {
+        let registry = FileModelRegistry(manifests: (context.catalog as? FileBatchCatalog)?.modelDeploymentFiles ?? [:], trafficFile: trafficFile)
+        return [
+            ProcessStepExecutor { invocation, pid in
+                try? await ledger.setProcess(invocation.runID, step: invocation.step.name, item: invocation.item ?? -1, pid: pid)
+            }
+        ] + CapstanStepExecutors.all(context: context, registry: registry) + [SQLStepExecutor(pool: pool)]
     }
 }
 

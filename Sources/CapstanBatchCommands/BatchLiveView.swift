@@ -8,7 +8,7 @@ import Synchronization
 /// dependency order, indented by depth) redrawn at most four times a second, with items done,
 /// running and failed, and the latest failure. Elsewhere (a pipe, CI, a pod's log): one line per
 /// step that starts, finishes or fails an attempt, so the log stays readable for 10,000 items.
-final class BatchLiveView: Sendable {
+public final class BatchLiveView: Sendable {
     struct Row {
         var name: String
         var depth: Int
@@ -34,7 +34,7 @@ final class BatchLiveView: Sendable {
     private let terminal: Bool
     private let quiet: Bool
 
-    init(plan: BatchPlan, quiet: Bool) {
+    public init(plan: BatchPlan, quiet: Bool) {
         var depth = [Int](repeating: 0, count: plan.steps.count)
         for i in plan.order { depth[i] = (plan.dependencies[i].map { depth[$0] + 1 }.max() ?? 0) }
         var initial = State()
@@ -47,7 +47,7 @@ final class BatchLiveView: Sendable {
         self.quiet = quiet
     }
 
-    func handle(_ event: BatchProgress) {
+    public func handle(_ event: BatchProgress) {
         guard !quiet else { return }
         var lines: [String] = []
         var redraw = false

@@ -204,7 +204,22 @@ extension DriftRunner {
     }
 
     func trainingSetReference(_ name: String, view: String, columns: [String], store: DriftProfileStore) async throws -> ProfiledReference {
-        let stored = try await store.trainingSet(name: name, view: view)
+        var stored = try await store.trainingSet(name: name, view: view)
+        if stored.isEmpty {
+            // A model's inputs (the prediction log's columns are `view.feature`): the training
+            // set's profiles of each input's own view, named as the log names them.
+            var byView: [String: Set<String>] = [:]
+            for column in columns {
+                guard let dot = column.firstIndex(of: ".") else { continue }
+                byView[String(column[..<dot]), default: []].insert(String(column[column.index(after: dot)...]))
+            }
+            for (inputView, features) in byView.sorted(by: { $0.key < $1.key }) {
+                for var p in try await store.trainingSet(name: name, view: inputView) where features.contains(p.feature) {
+                    p.feature = "\(inputView).\(p.feature)"
+                    stored.append(p)
+                }
+            }
+        }
         guard !stored.isEmpty else {
             throw CapstanError(
                 .notFound,

@@ -31,7 +31,7 @@ extension DriftRunner {
         inner.model = nil
         inner.spec.target = DriftTarget(featureView: model.name)
         let source = PredictionWindowSource(reader: predictions, model: model, labels: labels)
-        var result = try await DriftRunner(source: source, maxSegmentValues: maxSegmentValues).run(inner, now: now, runID: runID)
+        var result = try await DriftRunner(source: source, maxSegmentValues: maxSegmentValues, profiles: profiles).run(inner, now: now, runID: runID)
         result.policy.views = policy.views
         // A label not there yet is expected, not a quality problem.
         result.quality.removeAll { $0.feature == PredictionWindowReader.labelColumn && $0.check == .missingShare }

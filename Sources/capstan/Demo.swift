@@ -113,7 +113,8 @@ struct Demo: AsyncParsableCommand {
         let dlqTopic = loaded.first?.spec.source.kafka.map { $0.deadLetterTopic ?? "\($0.topic).dlq" } ?? "\(topic).dlq"
         try await printDeadLetters(stack: stack, topic: dlqTopic, counted: stats.deadLettered, logger: logger)
         if shift > 0, loaded.contains(where: { $0.name == "user_activity" }) { try await driftAct(stack: stack, times: times, logger: logger) }
-        try await serveChurnModel(stack: stack, logger: logger)
+        let retrained = try await batchAct(stack: stack, times: times, logger: logger)
+        try await serveChurnModel(stack: stack, retrained: retrained, logger: logger)
         await services.triggerGracefulShutdown()
         try? await opsTask.value
     }

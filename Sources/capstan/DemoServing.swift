@@ -13,19 +13,29 @@ import ServiceLifecycle
 /// examples/churn) and the gateway, in this process, answering for users the pipeline just
 /// wrote to Redis. Requests go through the gateway's gRPC API like any client's would.
 extension Demo {
-    func serveChurnModel(stack: EmbeddedStack, logger: Logger) async throws {
+    /// Serves v1, v2 and, when the batch act registered one, the retrained version with the
+    /// traffic split its registerModel step wrote.
+    func serveChurnModel(stack: EmbeddedStack, retrained: RegisteredVersion?, logger: Logger) async throws {
         let example = "examples/churn"
         var configuration = try GatewayConfiguration.load(path: "\(example)/gateway.yaml")
-        // The traffic file is edited through the API below; work on a copy.
-        let traffic = "\(directory)/traffic.json"
-        try? FileManager.default.removeItem(atPath: traffic)
-        try FileManager.default.copyItem(atPath: "\(example)/traffic.json", toPath: traffic)
+        // The traffic file is edited through the API below; work on a copy (the batch act's,
+        // with the new version's canary weight, when there is one).
+        let traffic = retrained?.trafficFile ?? "\(directory)/traffic.json"
+        if retrained == nil {
+            try? FileManager.default.removeItem(atPath: traffic)
+            try FileManager.default.copyItem(atPath: "\(example)/traffic.json", toPath: traffic)
+        }
         configuration.trafficFile = traffic
+        var artifacts = [("v1", "\(example)/model.json"), ("v2", "\(example)/model-v2.json")]
+        if let retrained, var endpoint = configuration.models[0].versions.first {
+            endpoint.name = retrained.name
+            configuration.models[0].versions.append(endpoint)
+            artifacts.append((retrained.name, retrained.artifact))
+        }
 
         var servers: [ModelServer] = []
-        for (index, artifact) in ["model.json", "model-v2.json"].enumerated() {
-            let version = "v\(index + 1)"
-            var config = ModelServerConfiguration(modelName: "churn", modelVersion: version, storageURI: "\(example)/\(artifact)", format: .xgboost)
+        for (version, artifact) in artifacts {
+            var config = ModelServerConfiguration(modelName: "churn", modelVersion: version, storageURI: artifact, format: .xgboost)
             config.host = "127.0.0.1"
             config.httpPort = 0
             config.grpcPort = 0
@@ -35,7 +45,7 @@ extension Demo {
         let serversTask = Task { try await modelServers.run() }
         defer { Task { await modelServers.triggerGracefulShutdown() } }  // on the error paths
         for (index, server) in servers.enumerated() {
-            let version = "v\(index + 1)"
+            let version = artifacts[index].0
             try await server.waitUntilReady()
             let port = try await server.listeningPorts().grpc!
             configuration.models[0].versions[index].port = port
@@ -52,7 +62,7 @@ extension Demo {
         let deadline = ContinuousClock.now + .seconds(30)
         while !service.gateway.isReady, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         let split = try service.gateway.router.split(model: "churn")
-        Console.line("serving: churn v1 and v2 model servers (gRPC, Open Inference Protocol), gateway REST on :\(service.httpPort), gRPC on :\(grpcPort); traffic \(split.weights.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\(split.sticky ? " sticky" : "")")
+        Console.line("serving: churn \(artifacts.map(\.0).joined(separator: ", ")) model servers (gRPC, Open Inference Protocol), gateway REST on :\(service.httpPort), gRPC on :\(grpcPort); traffic \(split.weights.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\(split.sticky ? " sticky" : "")")
 
         try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext)) { client in
             let gateway = Capstan_Gateway_V1_Gateway.Client(wrapping: client)
@@ -75,6 +85,10 @@ extension Demo {
             }
             Console.line("predictions through the gateway for users the pipeline just wrote:")
             try await ask(["u42", "u7", "u1234", "u99", "u4321", "u2500"])
+            if let retrained {
+                Console.line("the retrained \(retrained.name) answering directly (version pinned in the request):")
+                try await ask(["u42", "u7"], version: retrained.name)
+            }
             _ = try service.gateway.router.promote(model: "churn", version: "v2")
             Console.line("after promoting v2 (POST /v1/models/churn/traffic:promote):")
             try await ask(["u42", "u7"])
