@@ -421,7 +421,7 @@ let package = Package(
             dependencies: [
                 "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube", "CapstanKubeRuntime",
                 "CapstanDriftMonitor",  // DriftPolicyValidation: the checks `capstan drift run` and driftCheck steps share
-                "CapstanCore", "CapstanAPI", "CapstanFeatures", "CapstanKube", "CapstanKubeRuntime", "CapstanBatch",
+                "CapstanBatch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

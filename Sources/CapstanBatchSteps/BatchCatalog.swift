@@ -97,20 +97,5 @@ public struct FileBatchCatalog: BatchCatalog {
         origins[key] = origin
     }
 
-    static func files(_ paths: [String]) throws -> [String] {
-        var files: [String] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw CapstanError(.notFound, "no such file or directory: \(path)")
-            }
-            if isDirectory.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
-                files += names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.map { "\(path)/\($0)" }
-            } else {
-                files.append(path)
-            }
-        }
-        return files
-    }
+    static func files(_ paths: [String]) throws -> [String] { try ManifestFiles.expand(paths) }
 }

@@ -9,19 +9,7 @@ public enum FeatureViewLoader {
     /// files, read in name order). Documents of other kinds are skipped; a malformed one is an
     /// error naming the file and document.
     public static func load(paths: [String]) throws -> [FeatureView] {
-        var files: [String] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw CapstanError(.notFound, "no such file or directory: \(path)")
-            }
-            if isDirectory.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
-                files += names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.map { "\(path)/\($0)" }
-            } else {
-                files.append(path)
-            }
-        }
+        let files = try ManifestFiles.expand(paths)
         var views: [FeatureView] = []
         for file in files {
             let text = try String(contentsOfFile: file, encoding: .utf8)

@@ -85,26 +85,9 @@ public enum BatchJobSchedulerDesign {
         cronSpec += [
             ("successfulJobsHistoryLimit", .int(Int64(job.spec.historyLimits?.successful ?? defaultSuccessfulHistory))),
             ("failedJobsHistoryLimit", .int(Int64(job.spec.historyLimits?.failed ?? defaultFailedHistory))),
-            (
-                "jobTemplate",
-                [
-                    "metadata": ["labels": K8s.object(labels)],
-                    "spec": [
-                        // A scheduler that died is started again; the ledger makes that harmless.
-                        "backoffLimit": 2,
-                        "ttlSecondsAfterFinished": 86400,
-                        "template": ["metadata": ["labels": K8s.object(labels)], "spec": podSpec],
-                    ],
-                ]
-            ),
         ]
-        let cronJob: JSONValue = [
-            "apiVersion": "batch/v1",
-            "kind": "CronJob",
-            "metadata": K8s.metadata(name: cronJobName(name), owner: owner, labels: labels),
-            "spec": JSONValue(members: cronSpec),
-        ]
-        children.append(DesiredChild(kind: .cronJob, name: cronJobName(name), object: cronJob))
+        // A scheduler that died is started again (backoffLimit 2); the ledger makes that harmless.
+        children.append(K8s.cronJob(name: cronJobName(name), owner: owner, labels: labels, spec: cronSpec, podSpec: podSpec))
         return children
     }
 

@@ -27,6 +27,26 @@ enum K8s {
         JSONValue(strings: pairs)
     }
 
+    /// A CronJob whose Jobs run `podSpec` (labels on the Job and its pods), restarted at most
+    /// twice, kept a day after finishing; `spec` are the schedule fields before the template.
+    static func cronJob(name: String, owner: OwnerIdentity, labels: [(String, String)], spec: [(String, JSONValue)], podSpec: JSONValue) -> DesiredChild {
+        let template: JSONValue = [
+            "metadata": ["labels": K8s.object(labels)],
+            "spec": [
+                "backoffLimit": 2,
+                "ttlSecondsAfterFinished": 86400,
+                "template": ["metadata": ["labels": K8s.object(labels)], "spec": podSpec],
+            ],
+        ]
+        let cronJob: JSONValue = [
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": K8s.metadata(name: name, owner: owner, labels: labels),
+            "spec": JSONValue(members: spec + [("jobTemplate", template)]),
+        ]
+        return DesiredChild(kind: .cronJob, name: name, object: cronJob)
+    }
+
     static func metadata(name: String, owner: OwnerIdentity, labels: [(String, String)], annotations: [(String, String)] = []) -> JSONValue {
         var meta: [(String, JSONValue)] = [
             ("name", .string(name)),

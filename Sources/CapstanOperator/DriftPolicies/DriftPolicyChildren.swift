@@ -58,25 +58,8 @@ extension DriftPolicyDesign {
             ("startingDeadlineSeconds", 600),
             ("successfulJobsHistoryLimit", 3),
             ("failedJobsHistoryLimit", 3),
-            (
-                "jobTemplate",
-                [
-                    "metadata": ["labels": K8s.object(labels)],
-                    "spec": [
-                        "backoffLimit": 2,
-                        "ttlSecondsAfterFinished": 86400,
-                        "template": ["metadata": ["labels": K8s.object(labels)], "spec": podSpec],
-                    ],
-                ]
-            ),
         ]
-        let cronJob: JSONValue = [
-            "apiVersion": "batch/v1",
-            "kind": "CronJob",
-            "metadata": K8s.metadata(name: cronJobName(name), owner: owner, labels: labels),
-            "spec": JSONValue(members: cronSpec),
-        ]
-        children.append(DesiredChild(kind: .cronJob, name: cronJobName(name), object: cronJob))
+        children.append(K8s.cronJob(name: cronJobName(name), owner: owner, labels: labels, spec: cronSpec, podSpec: podSpec))
         return children
     }
 
