@@ -95,8 +95,7 @@ public final class BatchRunner: Sendable {
     public func start(
         _ job: BatchJobDefinition, times: BatchRunTimes, trigger: String, parameters overrides: [String: String] = [:], runID explicitID: String? = nil
     ) async throws -> (BatchLedger.Claim, BatchRunOutcome?) {
-        let plan: BatchPlan
-        do { plan = try BatchPlan.validate(job.spec) } catch { throw CapstanError(.invalidSpec, error.description) }
+        do { _ = try BatchPlan.validate(job.spec) } catch { throw CapstanError(.invalidSpec, error.description) }
         var parameters: [String: String] = [:]
         for parameter in job.spec.parameters ?? [] { parameters[parameter.name] = parameter.value }
         for (name, value) in overrides {
@@ -108,7 +107,6 @@ public final class BatchRunner: Sendable {
         if let missing = (job.spec.parameters ?? []).first(where: { parameters[$0.name] == nil }) {
             throw CapstanError(.invalidArgument, "parameter '\(missing.name)' has no default; pass --param \(missing.name)=VALUE")
         }
-        _ = plan
         let id = explicitID ?? Self.runID(job: job.name, logicalTime: times.logicalTime)
         let claim = try await ledger.claim(
             runID: id, namespace: job.namespace, job: job.name, times: times, trigger: trigger, parameters: parameters, spec: job.spec,

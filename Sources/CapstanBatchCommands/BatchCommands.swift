@@ -147,6 +147,16 @@ public struct BatchEnvironment: Sendable {
         return BatchEnvironment(executors: executors, reporter: reporter)
     }
 
+    /// A runner over these executors whose progress goes to `view` (if any), the metrics of
+    /// `job` and, on Kubernetes, the BatchJob's status and Events.
+    func runner(_ stores: BatchStores, job: BatchJobDefinition, stateDirectory: String, view: BatchLiveView?, logger: Logger) -> BatchRunner {
+        let metrics = BatchMetrics(namespace: job.namespace, job: job.name)
+        let reporter = self.reporter
+        return BatchRunner(
+            ledger: stores.ledger, executors: executors, options: .init(stateDirectory: stateDirectory), logger: logger,
+            progress: { view?.handle($0); metrics.observe($0); reporter?.observe($0) })
+    }
+
     /// The executors of a run on this machine: child processes, Capstan's kinds over `context`
     /// (registerModel on the catalog's ModelDeployment files and `trafficFile`), SQL.
     public static func local(pool: PostgresPool, ledger: BatchLedger, context: CapstanStepContext, trafficFile: String?) -> [any BatchStepExecutor] {

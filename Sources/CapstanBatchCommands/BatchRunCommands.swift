@@ -57,13 +57,10 @@ struct BatchRunCommand: AsyncParsableCommand {
         start = try parseTimeFlag(intervalStart, flag: "--interval-start") ?? (start < end ? start : end)
         let times = BatchRunTimes(logicalTime: logical, intervalStart: start, intervalEnd: end)
         let result = try await store.withStores(logger: logger) { stores in
-            let view = BatchLiveView(plan: plan, quiet: json)
-            let metrics = BatchMetrics(namespace: job.namespace, job: job.name)
             let environment = try await BatchEnvironment.make(stores, job: job, steps: steps, logger: logger)
             let reporter = environment.reporter
-            let runner = BatchRunner(
-                ledger: stores.ledger, executors: environment.executors, options: .init(stateDirectory: store.stateDirectory),
-                logger: logger, progress: { view.handle($0); metrics.observe($0); reporter?.observe($0) })
+            let runner = environment.runner(
+                stores, job: job, stateDirectory: store.stateDirectory, view: BatchLiveView(plan: plan, quiet: json), logger: logger)
             let trigger = self.trigger
             let result = try await BatchSignals.cancellingOnSignal(ledger: stores.ledger, runID: BatchRunner.runID(job: job.name, logicalTime: logical)) {
                 try await runner.start(job, times: times, trigger: trigger, parameters: overrides)
@@ -102,11 +99,8 @@ struct BatchResumeCommand: AsyncParsableCommand {
             let view = BatchLiveView(plan: try BatchPlan.validate(record.spec), quiet: json)
             let job = given ?? BatchJobDefinition(namespace: record.namespace, name: record.job, spec: record.spec, generation: record.generation)
             let environment = try await BatchEnvironment.make(stores, job: job, steps: steps, logger: logger)
-            let metrics = BatchMetrics(namespace: record.namespace, job: record.job)
             let reporter = environment.reporter
-            let runner = BatchRunner(
-                ledger: stores.ledger, executors: environment.executors, options: .init(stateDirectory: store.stateDirectory),
-                logger: logger, progress: { view.handle($0); metrics.observe($0); reporter?.observe($0) })
+            let runner = environment.runner(stores, job: job, stateDirectory: store.stateDirectory, view: view, logger: logger)
             let runID = self.runID
             let outcome = try await BatchSignals.cancellingOnSignal(ledger: stores.ledger, runID: runID) { try await runner.resume(runID) }
             await reporter?.finish()

@@ -51,13 +51,10 @@ struct BatchScheduleCommand: AsyncParsableCommand {
             throw ValidationError("\(job.name) has no spec.schedule; start its runs with capstan batch run")
         }
         let fixedNow = try parseTimeFlag(now, flag: "--now")
-        let metrics = BatchMetrics(namespace: job.namespace, job: job.name)
         try await store.withStores(logger: logger) { stores in
             let environment = try await BatchEnvironment.make(stores, job: job, steps: steps, logger: logger)
             let reporter = environment.reporter
-            let runner = BatchRunner(
-                ledger: stores.ledger, executors: environment.executors, options: .init(stateDirectory: store.stateDirectory),
-                logger: logger, progress: { metrics.observe($0); reporter?.observe($0) })
+            let runner = environment.runner(stores, job: job, stateDirectory: store.stateDirectory, view: nil, logger: logger)
             defer { if let reporter { Task { await reporter.finish() } } }
             let (json, watch) = (self.json, self.watch)
             let loop = { @Sendable () async throws -> Bool in
