@@ -89,21 +89,13 @@ extension DriftRunner {
         // Data quality against the profile: its min/max and categories stand in for the rows.
         let stand = Self.standIn(reference, plans: plans, volume: trainingSet == nil)
         async let qualityCheck = DriftQuality.check(policy: policy, plans: plans, reference: stand, current: current, windows: windows, now: now)
-        let features = await withTaskGroup(of: (Int, FeatureResult).self) { group in
-            for (index, plan) in plans.enumerated() {
-                group.addTask {
-                    let a = reference.profiles[plan.column] ?? ColumnProfile(kind: plan.kind)
-                    let b = Self.profile(current.columns[plan.column], kind: plan.kind)
-                    let score = Self.profileScore(plan, reference: a, current: b)
-                    let distribution = (try? ProfileDriftTest.shares(reference: a, current: b).get()).map {
-                        FeatureDistribution(edges: $0.edges, categories: $0.categories, reference: $0.reference, current: $0.current)
-                    }
-                    return (index, FeatureResult(score: score, distribution: distribution))
-                }
+        let features = await Self.scoredInParallel(plans) { plan in
+            let a = reference.profiles[plan.column] ?? ColumnProfile(kind: plan.kind)
+            let b = Self.profile(current.columns[plan.column], kind: plan.kind)
+            let distribution = (try? ProfileDriftTest.shares(reference: a, current: b).get()).map {
+                FeatureDistribution(edges: $0.edges, categories: $0.categories, reference: $0.reference, current: $0.current)
             }
-            var results = [FeatureResult?](repeating: nil, count: plans.count)
-            for await (index, result) in group { results[index] = result }
-            return results.compactMap { $0 }
+            return FeatureResult(score: Self.profileScore(plan, reference: a, current: b), distribution: distribution)
         }
         let chunks = Self.chunks(of: current, spec: policy.spec, windows: windows).enumerated().map { index, chunk in
             ChunkResult(

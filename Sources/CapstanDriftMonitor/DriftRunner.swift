@@ -72,6 +72,16 @@ public struct DriftRunner: Sendable {
         self.profiles = profiles
     }
 
+    /// `score` of every plan, one task each (the features are independent), in plan order.
+    static func scoredInParallel(_ plans: [FeaturePlan], _ score: @escaping @Sendable (FeaturePlan) -> FeatureResult) async -> [FeatureResult] {
+        await withTaskGroup(of: (Int, FeatureResult).self) { group in
+            for (index, plan) in plans.enumerated() { group.addTask { (index, score(plan)) } }
+            var results = [FeatureResult?](repeating: nil, count: plans.count)
+            for await (index, result) in group { results[index] = result }
+            return results.compactMap { $0 }
+        }
+    }
+
     /// One run of `policy` at `now`.
     public func run(_ policy: DriftPolicyDocument, now: Date = Date(), runID: String? = nil) async throws -> DriftRunResult {
         if let model = policy.model, let predictions, policy.spec.target.modelDeployment != nil {
@@ -118,16 +128,10 @@ public struct DriftRunner: Sendable {
         async let qualityCheck = DriftQuality.check(
             policy: policy, plans: plans, reference: reference, current: current, windows: windows, health: viewHealth, now: now)
 
-        let features = await withTaskGroup(of: (Int, FeatureResult).self) { group in
-            for (index, plan) in plans.enumerated() {
-                group.addTask {
-                    let score = Self.score(plan, reference: reference, current: current, limits: chunkLimits[plan.name])
-                    return (index, FeatureResult(score: score, distribution: Self.distribution(plan, reference: reference, current: current)))
-                }
-            }
-            var results = [FeatureResult?](repeating: nil, count: plans.count)
-            for await (index, result) in group { results[index] = result }
-            return results.compactMap { $0 }
+        let features = await Self.scoredInParallel(plans) { plan in
+            FeatureResult(
+                score: Self.score(plan, reference: reference, current: current, limits: chunkLimits[plan.name]),
+                distribution: Self.distribution(plan, reference: reference, current: current))
         }
         let chunks = Self.chunks(of: current, spec: policy.spec, windows: windows).enumerated().map { index, chunk in
             ChunkResult(
